@@ -1,0 +1,205 @@
+"""``rpcgw`` command line: serve the gateway, manage users, run the modem simulator.
+
+Every command reads the database from ``--database URL`` or ``RPCGW_DATABASE_URL`` and the
+configuration from ``--config FILE`` or ``RPCGW_CONFIG``, so a script can create a user
+for the server it is about to start.  Errors print one line and exit 1; usage errors exit
+2 before anything is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from typing import Any, Sequence
+
+from . import __version__, errors
+from .config import Settings, settings_help
+
+log = logging.getLogger("rpcgw")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", metavar="URL",
+                        help="database URL (default: RPCGW_DATABASE_URL or sqlite:///rpcgw.db)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML configuration (default: RPCGW_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rpcgw", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rpcgw {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    _add_common(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--allow-private-endpoints", action="store_true", default=None,
+                       help="let webhooks target private, loopback and link-local addresses")
+    serve.add_argument("--help-settings", action="store_true",
+                       help="list every configuration setting and exit")
+
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="create a user")
+    add.add_argument("login")
+    add.add_argument("--admin", action="store_true", help="may manage users and devices")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input (else one is generated "
+                          "and printed)")
+    _add_common(add)
+    listing = user_commands.add_parser("list", help="list users")
+    _add_common(listing)
+    passwd = user_commands.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("login")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (else one is generated "
+                             "and printed)")
+    _add_common(passwd)
+
+    try:
+        from .gsm.simulator import cli as sim_cli
+    except ImportError:  # the simulator is optional at import time for partial installs
+        sim_cli = None  # type: ignore[assignment]
+    if sim_cli is not None and hasattr(sim_cli, "add_arguments"):
+        sim = commands.add_parser("modem-sim", help="run simulated GSM modems on ptys or TCP")
+        sim_cli.add_arguments(sim)
+    return parser
+
+
+def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return Settings.load(getattr(args, "config", None),
+                         database_url=getattr(args, "database", None), **overrides)
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        return password, False
+    return secrets.token_urlsafe(12), True
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from .db import Database
+    from .services import accounts
+
+    settings = load_settings(args)
+    db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+    try:
+        db.bind()
+        if args.user_command == "list":
+            for u in db.run_sync(accounts.list_users):
+                flags = ",".join(f for f, on in (("admin", u["admin"]),
+                                                 ("disabled", not u["enabled"])) if on)
+                print(f"{u['login']}\t{flags or '-'}\t{u['date_creation']}")
+            return 0
+        accounts.check_login(args.login)
+        password, generated = _read_password(args)
+        password_hash = accounts.prepare_password(password)
+        if args.user_command == "add":
+            db.run_sync(accounts.create_user, args.login, password_hash, admin=args.admin)
+            print(f"created user {args.login}" + (" (admin)" if args.admin else ""))
+        else:
+            db.run_sync(accounts.set_password, args.login, password_hash)
+            print(f"password of {args.login} changed")
+        if generated:
+            print(f"password: {password}")
+        return 0
+    finally:
+        db.close_sync()
+
+
+async def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from .app import GATEWAY, create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()  # runs start-up: database, migrations, pool
+    gw = app[GATEWAY]
+    await _first_admin(gw)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True,
+                       backlog=1024)
+    await site.start()
+    for sock in site._server.sockets:  # type: ignore[union-attr]
+        host, port = sock.getsockname()[:2]
+        if ":" in host:
+            host = f"[{host}]"
+        print(f"rpcgw listening on http://{host}:{port}/json-rpc/v1.1/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("rpcgw stopping", flush=True)
+    await runner.cleanup()
+
+
+async def _first_admin(gw: Any) -> None:
+    """On an empty database, create ``admin`` so a new user can log in at once."""
+    from .models import User
+    from .services import accounts
+
+    if await gw.db.read(lambda: User.select().exists()):
+        return
+    password = os.environ.get("RPCGW_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    password_hash = await gw.auth.run_kdf(accounts.prepare_password, password)
+    try:
+        await gw.db.write(lambda: accounts.create_user("admin", password_hash, admin=True))
+    except errors.Conflict:
+        return  # another node created it first
+    shown = password if not os.environ.get("RPCGW_ADMIN_PASSWORD") else "(RPCGW_ADMIN_PASSWORD)"
+    print(f"created the first user: login admin, password {shown}", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.help_settings:
+        print(settings_help())
+        return 0
+    settings = load_settings(args, host=args.host, port=args.port,
+                             allow_private_endpoints=args.allow_private_endpoints)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+        uvloop.run(_serve(settings))
+    except ImportError:
+        asyncio.run(_serve(settings))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "user":
+            return cmd_user(args)
+        if args.command == "modem-sim":
+            from .gsm.simulator import cli as sim_cli
+            result = sim_cli.run(args)
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            return int(result or 0)
+    except errors.RpcgwError as exc:
+        detail = exc.data.get("reason", exc.message)
+        print(f"{exc.message}: {detail}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The one module that owns the database.
+
+Peewee is synchronous, so no query runs on the event loop:
+
+* **Writes** go to one writer thread that owns a connection.  Callers ``await
+  db.write(fn, *args)``; the thread takes every job waiting in its queue, runs them all in
+  one transaction and commits once (group commit), then resolves their futures.  With
+  SQLite in WAL mode and ``synchronous=FULL`` a commit is one fsync, so fifty concurrent
+  ``sms.send`` calls cost one fsync instead of fifty, and each is acknowledged only after
+  the commit that holds it.  If any job in a group raises, the transaction is rolled back
+  and every job of the group is re-run in a transaction of its own, so one bad job cannot
+  fail or commit the others.  Jobs must therefore only touch the database.
+* **Reads** run in a small thread pool, each with a pooled connection.  SQLite in WAL
+  mode lets them proceed while the writer commits.
+
+PostgreSQL works the same way; several gateway processes or nodes may share one
+database (claims use ``FOR UPDATE SKIP LOCKED`` there, compare-and-set on SQLite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from . import migrations
+from .errors import ServiceUnavailable
+from .models import database_proxy
+
+log = logging.getLogger("rpcgw.db")
+
+T = TypeVar("T")
+
+#: Most jobs committed together; bounds the latency a very large group adds.
+MAX_GROUP = 512
+
+
+def open_peewee(url: str, *, synchronous: str = "FULL") -> peewee.Database:
+    """Make a peewee database from a URL (``sqlite:///file.db`` or ``postgresql://…``)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///relative/path.db and sqlite:////absolute/path.db, as SQLAlchemy.
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
+        if not path or path == ":memory:":
+            raise ValueError("a SQLite database must be a file: sqlite:///rpcgw.db")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"unknown sqlite synchronous mode {synchronous!r}")
+        return PooledSqliteDatabase(
+            path,
+            max_connections=16,
+            stale_timeout=300,
+            check_same_thread=False,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": synchronous.upper(),
+                "foreign_keys": 1,
+                "busy_timeout": 10000,
+                "cache_size": -16000,
+                "temp_store": "memory",
+            },
+        )
+    if scheme in ("postgres", "postgresql"):
+        options = dict(parse_qsl(parts.query))
+        return PooledPostgresqlDatabase(
+            unquote(parts.path.lstrip("/")),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname or None,
+            port=parts.port or None,
+            max_connections=32,
+            stale_timeout=300,
+            **options,
+        )
+    raise ValueError(f"unsupported database URL scheme {scheme!r} (use sqlite or postgresql)")
+
+
+class _Job:
+    __slots__ = ("fn", "args", "future", "ok", "value")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...],
+                 future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.args = args
+        self.future = future
+        self.ok = False
+        self.value: Any = None
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """Runs on the event loop: hand each job's outcome to its awaiting caller."""
+    for job in jobs:
+        if job.future.cancelled():
+            continue
+        if job.ok:
+            job.future.set_result(job.value)
+        else:
+            job.future.set_exception(job.value)
+
+
+class Database:
+    """Owns the peewee database, the writer thread and the reader pool."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", readers: int = 4) -> None:
+        self.url = url
+        self.pw = open_peewee(url, synchronous=synchronous)
+        self.is_sqlite = isinstance(self.pw, peewee.SqliteDatabase)
+        self.is_postgres = not self.is_sqlite
+        #: Placeholder for raw SQL ("?" for sqlite3, "%s" for psycopg2).
+        self.param = self.pw.param
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers,
+                                           thread_name_prefix="rpcgw-db-read")
+        self._reader_count = readers
+        #: Number of groups and jobs committed, for benchmarks and tests.
+        self.groups_committed = 0
+        self.jobs_committed = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Point the models at this database and bring the schema up to date."""
+        database_proxy.initialize(self.pw)
+        with self.pw.connection_context():
+            migrations.migrate(self)
+
+    async def start(self) -> None:
+        self.bind()
+        self._loop = asyncio.get_running_loop()
+        self._writer = threading.Thread(target=self._write_loop, name="rpcgw-db-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        self.pw.close_all()
+
+    def close_sync(self) -> None:
+        self.pw.close_all()
+
+    # -- writes ----------------------------------------------------------------------
+
+    def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` in the writer thread inside a (group) transaction.
+
+        Returns a future that completes once the transaction holding the job committed.
+        """
+        assert self._loop is not None, "Database.start() was not awaited"
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put(_Job(fn, args, future))
+        return future
+
+    def _write_loop(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        stopping = False
+        while not stopping:
+            first = get()
+            if first is None:
+                break
+            jobs = [first]
+            while len(jobs) < MAX_GROUP:
+                try:
+                    job = get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                jobs.append(job)
+            self._run_group(jobs)
+            loop.call_soon_threadsafe(_settle, jobs)
+        if not self.pw.is_closed():
+            self.pw.close()
+
+    def _transaction(self) -> Any:
+        return self.pw.atomic("IMMEDIATE") if self.is_sqlite else self.pw.atomic()
+
+    def _run_group(self, jobs: list[_Job]) -> None:
+        try:
+            self.pw.connect(reuse_if_open=True)
+            with self._transaction():
+                for job in jobs:
+                    job.value = job.fn(*job.args)
+                    job.ok = True
+            self.groups_committed += 1
+            self.jobs_committed += len(jobs)
+            return
+        except Exception as exc:  # noqa: BLE001 - re-run alone below, or report
+            group_error = exc
+        if isinstance(group_error, peewee.OperationalError) or isinstance(
+                group_error, peewee.InterfaceError):
+            self._reset_connection()
+        if len(jobs) == 1:
+            self._fail(jobs[0], group_error)
+            return
+        for job in jobs:
+            job.ok = False
+            try:
+                self.pw.connect(reuse_if_open=True)
+                with self._transaction():
+                    job.value = job.fn(*job.args)
+                    job.ok = True
+                self.groups_committed += 1
+                self.jobs_committed += 1
+            except Exception as exc:  # noqa: BLE001
+                self._fail(job, exc)
+
+    def _fail(self, job: _Job, exc: BaseException) -> None:
+        job.ok = False
+        if isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+            log.error("database write failed: %s", exc)
+            job.value = ServiceUnavailable("the database is unavailable; nothing was stored")
+        else:
+            job.value = exc
+
+    def _reset_connection(self) -> None:
+        try:
+            self.pw.close()
+        except Exception:  # noqa: BLE001 - the connection is already broken
+            pass
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a reader thread with a pooled connection."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_call, fn, args)
+
+    def _read_call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            with self.pw.connection_context():
+                return fn(*args)
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            log.error("database read failed: %s", exc)
+            raise ServiceUnavailable("the database is unavailable") from exc
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """For the CLI: run ``fn`` in this thread, in a transaction."""
+        with self.pw.connection_context():
+            with self._transaction():
+                return fn(*args)

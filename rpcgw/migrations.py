@@ -1,0 +1,58 @@
+"""Schema versions, applied in order at start-up (``Database.bind``).
+
+Each migration is a function of the ``Database`` that runs in its own transaction and
+records its number in ``schema_version``.  Several gateway processes may start at once on
+one database: on PostgreSQL an advisory lock serialises them, on SQLite the
+``BEGIN IMMEDIATE`` write lock does.
+
+Rule for later migrations: never edit a released one; add a new function that alters
+what exists (``playhouse.migrate``) and tolerates having run before.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Callable
+
+from .models import MODELS, Meta, SchemaVersion, now_ms
+
+if TYPE_CHECKING:
+    from .db import Database
+
+_ADVISORY_LOCK = 0x72706367  # "rpcg"
+
+
+def _v1_initial(db: "Database") -> None:
+    db.pw.create_tables(MODELS, safe=True)
+    # The send queue: only messages waiting for a modem, in the order they are taken.
+    db.pw.execute_sql(
+        "CREATE INDEX IF NOT EXISTS message_queue ON message (priority DESC, id) "
+        "WHERE status = 'PENDING'")
+    # Keys of this installation: the permutation behind message hashes, and the key that
+    # encrypts stored secrets when the configuration gives none.
+    for key in ("hash_key", "secret_key"):
+        Meta.insert(key=key, value=secrets.token_hex(16)).on_conflict_ignore().execute()
+
+
+MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial,)
+
+
+def current_version(db: "Database") -> int:
+    if not db.pw.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select(SchemaVersion.version).order_by(
+        SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def migrate(db: "Database") -> int:
+    """Apply every missing migration; return the resulting version."""
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        with db.pw.atomic("IMMEDIATE") if db.is_sqlite else db.pw.atomic():
+            if db.is_postgres:
+                db.pw.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
+            if number <= current_version(db):
+                continue
+            migration(db)
+            SchemaVersion.create(version=number, applied_at=now_ms())
+    return len(MIGRATIONS)

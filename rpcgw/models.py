@@ -1,0 +1,187 @@
+"""Peewee models: the shape of everything rpcgw stores.
+
+All models bind to ``database_proxy``; ``rpcgw.db.Database`` initialises it with SQLite
+or PostgreSQL.  Times are stored as integer UTC milliseconds (``MsField``): exact,
+compact, ordered the same on both backends, and cheap to write from the raw-SQL send
+path.  The public API formats them as CALLR's ``YYYY-MM-DD HH:MM:SS``.
+
+Each object is owned by a user (``user_id``); services filter on it, never handlers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from peewee import (
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+)
+
+database_proxy = DatabaseProxy()
+
+
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def ms_to_datetime(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, timezone.utc)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1000)
+
+
+class MsField(BigIntegerField):
+    """A UTC instant stored as integer milliseconds since the epoch.
+
+    Accepts ints (already milliseconds) or datetimes when writing; reads back ints, which
+    services format; keeping ints avoids a datetime per row in list queries.
+    """
+
+    def db_value(self, value):  # type: ignore[no-untyped-def]
+        if isinstance(value, datetime):
+            return datetime_to_ms(value)
+        return value
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Installation-wide values: the hash-id key, the secret-encryption key, ..."""
+
+    key = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    applied_at = MsField()
+
+
+class User(BaseModel):
+    login = CharField(max_length=64, unique=True)
+    password_hash = CharField(max_length=255)
+    is_admin = BooleanField(default=False)
+    enabled = BooleanField(default=True)
+    #: Bumped whenever the password changes or the user is disabled, so that cached
+    #: verifications of the old credentials stop working.
+    auth_version = IntegerField(default=1)
+    created_at = MsField(default=now_ms)
+    updated_at = MsField(default=now_ms)
+
+
+class LoginFailure(BaseModel):
+    """Consecutive failed logins per existing login, shared by all gateway nodes."""
+
+    login = CharField(primary_key=True, max_length=64)
+    failures = IntegerField(default=0)
+    locked_until = MsField(null=True)
+    last_failure_at = MsField(default=now_ms)
+
+
+class ApiKey(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="api_keys")
+    name = CharField(max_length=100)
+    #: SHA-256 of the token: tokens carry 400 random bits, so a fast hash is enough.
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = MsField(default=now_ms)
+    last_used_at = MsField(null=True)
+
+
+class Session(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="sessions")
+    token_hash = CharField(max_length=64, unique=True)
+    refresh_hash = CharField(max_length=64, unique=True)
+    valid_until = MsField()
+    refresh_until = MsField()
+    created_at = MsField(default=now_ms)
+
+
+class Message(BaseModel):
+    """One SMS, outgoing (``OUT``) or incoming (``IN``).
+
+    The public ``hash`` is not stored: it is a keyed permutation of ``id``
+    (``rpcgw.ids``), unique by construction and cheap to map back.
+    """
+
+    id = BigAutoField()
+    user = ForeignKeyField(User, on_delete="CASCADE", index=False)
+    direction = CharField(max_length=3)
+    sender = CharField(max_length=32)
+    recipient = CharField(max_length=32)
+    text = TextField()
+    encoding = CharField(max_length=8)
+    parts = SmallIntegerField(default=1)
+    status = CharField(max_length=10)
+    status_error = CharField(max_length=255, default="")
+    #: SmsGateway24 failure code and SMS Manager result_info, set when a modem reports.
+    error_code = SmallIntegerField(null=True)
+    result_info = CharField(max_length=255, default="")
+    options = TextField(null=True)
+    user_data = CharField(max_length=255, default="")
+    nature = CharField(max_length=10, default="ALERTING")
+    flash = BooleanField(default=False)
+    priority = SmallIntegerField(default=0)
+    send_at = MsField(null=True)
+    expires_at = MsField(null=True)
+    device_id = IntegerField(null=True)
+    sim = SmallIntegerField(null=True)
+    customer_id = CharField(max_length=64, null=True)
+    custom_ticket = CharField(max_length=255, null=True)
+    status_url = TextField(null=True)
+    webhook_endpoint = TextField(null=True)
+    idempotency_key = CharField(max_length=128, null=True)
+    in_reply_to = BigIntegerField(null=True)
+    campaign_id = BigIntegerField(null=True)
+    created_at = MsField(default=now_ms)
+    updated_at = MsField(default=now_ms)
+    sent_at = MsField(null=True)
+    received_at = MsField(null=True)
+    # Send queue (modem pool): who holds the message, until when, how often tried.
+    lease_owner = CharField(max_length=64, null=True)
+    lease_until = MsField(null=True)
+    attempts = SmallIntegerField(default=0)
+    next_attempt_at = MsField(null=True)
+    sent_device_id = IntegerField(null=True)
+    sent_sim = SmallIntegerField(null=True)
+
+    class Meta:
+        indexes = (
+            (("user", "id"), False),
+            (("user", "status", "id"), False),
+            (("user", "recipient", "id"), False),
+            (("user", "sender", "id"), False),
+            (("user", "created_at"), False),
+            (("user", "customer_id", "id"), False),
+            (("user", "idempotency_key"), True),
+        )
+
+
+class StatusChange(BaseModel):
+    """``status_history``: one row per status change of a message."""
+
+    message = ForeignKeyField(Message, on_delete="CASCADE", index=True)
+    old_status = CharField(max_length=10)
+    new_status = CharField(max_length=10)
+    at = MsField(default=now_ms)
+    error = CharField(max_length=255, default="")
+
+
+MODELS: tuple[type[BaseModel], ...] = (
+    Meta, SchemaVersion, User, LoginFailure, ApiKey, Session, Message, StatusChange,
+)
