@@ -3,8 +3,8 @@
 Passwords are stored as scrypt hashes (``cryptography``), which cost tens of
 milliseconds each on purpose.  CALLR's SDKs send login and password on *every* call, so
 verifying each one would cap the gateway at a few dozen calls per second.  Instead a
-successful verification is remembered for ``auth_cache_seconds`` as an HMAC of the
-password under a per-process random key: the cache never holds a password or anything
+successful verification is remembered for ``auth_cache_seconds`` as a MAC (keyed
+BLAKE2b) of the password under a per-process random key: the cache never holds a password or anything
 that can be checked offline, a wrong password never evicts or replaces the entry, and a
 change of password or of the enabled flag on this node bumps ``auth_version`` and drops
 the entry at once (other nodes notice within the cache lifetime).
@@ -163,7 +163,10 @@ class Authenticator:
     # -- Basic -----------------------------------------------------------------------
 
     def _verifier(self, password: str) -> bytes:
-        return hmac.digest(self._key, password.encode("utf-8", "surrogatepass"), "sha256")
+        # Keyed BLAKE2b is a MAC in its own right, and ~20x cheaper than OpenSSL's HMAC
+        # set-up per call, which matters because this runs on every Basic-auth call.
+        return hashlib.blake2b(password.encode("utf-8", "surrogatepass"), key=self._key,
+                               digest_size=32).digest()
 
     async def _basic_auth(self, credentials: str) -> Principal:
         try:

@@ -9,19 +9,18 @@ A request goes through these steps::
                         ├─ admin check
                         └─ handler(ctx, *params)  ─▶ service layer
 
-jsonrpcserver finds the method and calls it; everything around it is ours because CALLR's
+jsonrpcserver calls the method; everything around it is ours because CALLR's
 SDKs need more than the library gives by default: CALLR-style upper-case messages with
 details in ``data``, no internals leaked in errors, ``result`` never null, the ``id``
 echoed with its JSON type, and parameter errors that name the parameter and the rule.
 jsonrpcserver's own JSON-Schema check of the envelope is replaced by a hand-written one
-(it costs as much as a database commit per call, perf-peers.md §3) and its per-call
-``inspect.signature().bind`` is made trivial by giving wrappers a fixed signature.
+(it costs as much as a database commit per call, perf-peers.md §3), and its per-call
+``inspect.signature().bind`` is skipped: the contract binder does that job, better.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import secrets
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import fastjsonschema
 import orjson
-from jsonrpcserver.async_dispatcher import dispatch_request
+from jsonrpcserver.async_dispatcher import call as jsonrpc_call
 from jsonrpcserver.request import Request
 from jsonrpcserver.result import ErrorResult, SuccessResult
 from jsonrpcserver.sentinels import NODATA, NOID
@@ -191,15 +190,6 @@ def compile_binders(contract: dict[str, Any]) -> dict[str, ParamBinder]:
 
 # -- dispatch -------------------------------------------------------------------------
 
-def _fixed_signature(fn: Callable[..., Any]) -> None:
-    """Make jsonrpcserver's per-call ``signature(fn).bind`` accept anything, cheaply."""
-    fn.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter("context", inspect.Parameter.POSITIONAL_ONLY),
-        inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
-        inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
-    ])
-
-
 def _error_result(exc: errors.RpcgwError) -> Any:
     return Left(ErrorResult(exc.code, exc.message, exc.data or NODATA))
 
@@ -226,7 +216,6 @@ def make_wrapper(spec: MethodSpec, binder: ParamBinder) -> Callable[..., Any]:
         # CALLR's Ruby SDK refuses "result": null; a method with nothing to say says true.
         return Right(SuccessResult(True if result is None else result))
 
-    _fixed_signature(wrapper)
     return wrapper
 
 
@@ -272,7 +261,14 @@ class Dispatcher:
                 request_id = None
             return error_object(problem, request_id)
         request = Request(item["method"], item.get("params", []), item.get("id", NOID))
-        _, result = await dispatch_request(self.methods, ctx, request)
+        method = self.methods.get(request.method)
+        if method is None:
+            result = Left(ErrorResult(-32601, "METHOD_NOT_FOUND", NODATA))
+        else:
+            # jsonrpcserver's call(): passes the context, calls, turns exceptions into
+            # error results.  Its dispatch_request() would also bind the params to the
+            # Python signature; the contract check in the wrapper replaces that.
+            result = await jsonrpc_call(request, ctx, method)
         if request.id is NOID:
             return None
         if isinstance(result, Left):

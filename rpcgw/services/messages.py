@@ -9,6 +9,7 @@ Everything else uses peewee queries.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class MessageService:
         self.codec = codec
         #: Called (on the event loop) after messages were queued, e.g. to wake the pool.
         self.on_queued: list[Callable[[], None]] = []
+        self._pending: list[tuple[list[NewMessage], asyncio.Future[list[int]]]] = []
         p = db.param
         columns = ("user_id", "direction", "sender", "recipient", "text", "encoding",
                    "parts", "status", "status_error", "result_info", "options",
@@ -203,14 +205,57 @@ class MessageService:
         return ids
 
     async def send(self, message: NewMessage) -> str:
-        (new_id,) = await self.db.write(self._insert_many, [message])
-        self._queued()
-        return self.codec.encode(new_id)
+        (sms_hash,) = await self.send_many([message])
+        return sms_hash
 
     async def send_many(self, messages: list[NewMessage]) -> list[str]:
-        ids = await self.db.write(self._insert_many, messages)
+        """Queue messages; return their hashes once committed.
+
+        Sends made during one turn of the event loop (the calls of a JSON-RPC batch,
+        concurrent HTTP requests) are coalesced into one database job, so the writer
+        thread receives one list instead of a job, a future and a wake-up per message.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((messages, future))
+        ids = await future
         self._queued()
-        return [self.codec.encode(i) for i in ids]
+        encode = self.codec.encode
+        return [encode(i) for i in ids]
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            messages, future = pending[0]
+            self._submit(messages, future)
+            return
+        combined = [m for messages, _ in pending for m in messages]
+        job = self.db.write(self._insert_many, combined)
+
+        def distribute(done: asyncio.Future[list[int]]) -> None:
+            if done.exception() is not None:
+                # One bad message must not fail the others: retry each send alone.
+                for messages, future in pending:
+                    self._submit(messages, future)
+                return
+            ids, offset = done.result(), 0
+            for messages, future in pending:
+                if not future.cancelled():
+                    future.set_result(ids[offset:offset + len(messages)])
+                offset += len(messages)
+        job.add_done_callback(distribute)
+
+    def _submit(self, messages: list[NewMessage], future: asyncio.Future[list[int]]) -> None:
+        def relay(done: asyncio.Future[list[int]]) -> None:
+            if future.cancelled():
+                return
+            if done.exception() is not None:
+                future.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                future.set_result(done.result())
+        self.db.write(self._insert_many, messages).add_done_callback(relay)
 
     def _queued(self) -> None:
         for callback in self.on_queued:
