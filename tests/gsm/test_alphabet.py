@@ -239,7 +239,9 @@ def test_split_reassembles_and_matches_analyze(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "data"),
     [
-        pytest.param("Привет €", bytes.fromhex("041F04400438043204350442002020AC"), id="G4"),
+        # captured from gammu 1.42 `-unicode` (modem.md §2.4 G4)
+        pytest.param("Привет €", bytes.fromhex("041F04400438043204350442002020AC"),
+                     id="G4"),
         pytest.param("😀", bytes.fromhex("D83DDE00"), id="surrogate-pair"),
     ],
 )

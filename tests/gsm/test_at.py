@@ -170,7 +170,8 @@ TRANSCRIPTS = [
                  [Prompt(), Urc('+CMTI: "SM",4'), Info("+CMGS: 5"), OK],
                  id="urc-after-prompt"),
     # the send fails (27.005 §3.2.5)
-    pytest.param([Begin("AT+CMGS=19", prompt=True), b"\r\n> ", PDU_G1 + b"\x1a\r\n+CMS ERROR: 500\r\n"],
+    pytest.param([Begin("AT+CMGS=19", prompt=True), b"\r\n> ",
+                  PDU_G1 + b"\x1a\r\n+CMS ERROR: 500\r\n"],
                  [Prompt(), Final("CMS", 500)], id="cmgs-cms-500"),
     pytest.param([Begin("AT+CMGS=18", prompt=True), b"\r\n+CMS ERROR: 304\r\n"],
                  [Final("CMS", 304)], id="cmgs-no-prompt"),
@@ -218,7 +219,8 @@ TRANSCRIPTS = [
     pytest.param([Begin("AT+CSQ"), b'\r\n+CMTI: "SM",9\r\nAT+CSQ\r\r\n+CSQ: 3,99\r\n\r\nOK\r\n'],
                  [Urc('+CMTI: "SM",9'), Info("+CSQ: 3,99"), OK], id="urc-before-echo"),
     # quirk 7: reboot URCs (SIMCom) while idle
-    pytest.param([b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n"],
+    pytest.param([b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n"
+                  b"\r\nSMS Ready\r\n"],
                  [Urc("RDY"), Urc("+CFUN: 1"), Urc("+CPIN: READY"), Urc("Call Ready"),
                   Urc("SMS Ready")], id="reboot-urcs"),
     # +CPIN: READY while another command is pending is unsolicited
@@ -240,7 +242,8 @@ TRANSCRIPTS = [
                  [Final("CME", 14, "SIM busy")], id="cme-verbose"),
     pytest.param([Begin("AT+CPIN?"), b"\r\n+CME ERROR: SIM PIN required\r\n"],
                  [Final("CME", 11, "SIM PIN required")], id="cme-verbose-pin"),
-    pytest.param([Begin("AT+CMGS=5", prompt=True), b"\r\n+CMS ERROR: invalid PDU mode parameter\r\n"],
+    pytest.param([Begin("AT+CMGS=5", prompt=True),
+                  b"\r\n+CMS ERROR: invalid PDU mode parameter\r\n"],
                  [Final("CMS", 304, "invalid PDU mode parameter")], id="cms-verbose"),
     pytest.param([Begin("AT+CSQ"), b"\r\n+CME ERROR: frobnicator jammed\r\n"],
                  [Final("CME", None, "frobnicator jammed")], id="cme-verbose-unknown"),
@@ -393,3 +396,22 @@ def test_arbitrary_bytes_never_raise(data: bytes, pending: bool) -> None:
         if isinstance(event, Final):
             assert event.result in {"OK", "ERROR", "CME", "CMS", "NO CARRIER", "BUSY",
                                     "NO ANSWER", "NO DIALTONE", "COMMAND NOT SUPPORT"}
+
+
+# Fragments that exercise every rule: line ends, prompt, body terminators, echo, finals, URCs.
+FRAGMENTS = [b"\r", b"\n", b"\r\n", b"> ", b">", b"\x1a", b"\x1b", b"\x00", b"\xff", b"AT+CMGS=19",
+             b"AT+CMGS", b"OK", b"ERROR", b"+CMS ERROR: 500", b"+CME ERROR: SIM busy",
+             b"+CMGS: 3", b"+CMT: ,32", b"+CDS: 25", b"+CMTI: \"SM\",1", b"0791AB", b"RING",
+             b"hello", b" "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=40), st.booleans(),
+       st.lists(st.integers(min_value=0, max_value=600), max_size=10))
+def test_any_stream_is_split_invariant(parts: list[bytes], prompt: bool, cuts: list[int]) -> None:
+    data = b"".join(parts)
+    steps: list[Step] = [Begin("AT+CMGS=19", prompt=prompt), data]
+    expected = run(steps, _whole)
+    assert run(steps, _bytewise) == expected
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    assert run(steps, lambda d: [d[a:b] for a, b in zip(points, points[1:])]) == expected
