@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 from typing import Any, Sequence
 
@@ -41,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--allow-private-endpoints", action="store_true", default=None,
                        help="let webhooks target private, loopback and link-local addresses")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate")
+    serve.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert")
+    serve.add_argument("--tls-port", type=int, metavar="PORT",
+                       help="HTTPS port beside plain HTTP (default: HTTPS replaces HTTP)")
     serve.add_argument("--help-settings", action="store_true",
                        help="list every configuration setting and exit")
 
@@ -62,14 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "and printed)")
     _add_common(passwd)
 
-    try:
-        from .gsm.simulator import cli as sim_cli
-    except ImportError:  # the simulator is optional at import time for partial installs
-        sim_cli = None  # type: ignore[assignment]
-    if sim_cli is not None and hasattr(sim_cli, "add_arguments"):
-        sim = commands.add_parser("modem-sim", help="run simulated GSM modems on ptys or TCP")
-        sim_cli.add_arguments(sim)
+    sim = commands.add_parser("modem-sim", help="run simulated GSM modems on ptys or TCP")
+    from .gsm.simulator import cli as sim_cli
+    sim_cli.add_arguments(sim)
+    # Commands that live with their feature: each module adds its sub-parsers and sets
+    # ``func`` (a callable taking the parsed args and returning the exit status).
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(commands)
     return parser
+
+
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -124,14 +133,24 @@ async def _serve(settings: Settings) -> None:
     await runner.setup()  # runs start-up: database, migrations, pool
     gw = app[GATEWAY]
     await _first_admin(gw)
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True,
-                       backlog=1024)
-    await site.start()
-    for sock in site._server.sockets:  # type: ignore[union-attr]
-        host, port = sock.getsockname()[:2]
-        if ":" in host:
-            host = f"[{host}]"
-        print(f"rpcgw listening on http://{host}:{port}/json-rpc/v1.1/", flush=True)
+    sites = []
+    if settings.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+        sites.append(("https", web.TCPSite(runner, settings.host,
+                                           settings.tls_port or settings.port,
+                                           ssl_context=context, reuse_address=True,
+                                           backlog=1024)))
+    if not settings.tls_cert or settings.tls_port:
+        sites.append(("http", web.TCPSite(runner, settings.host, settings.port,
+                                          reuse_address=True, backlog=1024)))
+    for scheme, site in sites:
+        await site.start()
+        for sock in site._server.sockets:  # type: ignore[union-attr]
+            host, port = sock.getsockname()[:2]
+            if ":" in host:
+                host = f"[{host}]"
+            print(f"rpcgw listening on {scheme}://{host}:{port}/json-rpc/v1.1/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -163,7 +182,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(settings_help())
         return 0
     settings = load_settings(args, host=args.host, port=args.port,
-                             allow_private_endpoints=args.allow_private_endpoints)
+                             allow_private_endpoints=args.allow_private_endpoints,
+                             tls_cert=args.tls_cert, tls_key=args.tls_key,
+                             tls_port=args.tls_port)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -182,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "user":
             return cmd_user(args)
+        if getattr(args, "func", None) is not None:
+            return int(args.func(args) or 0)
         if args.command == "modem-sim":
             from .gsm.simulator import cli as sim_cli
             result = sim_cli.run(args)

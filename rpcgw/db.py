@@ -20,6 +20,7 @@ database (claims use ``FOR UPDATE SKIP LOCKED`` there, compare-and-set on SQLite
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -123,6 +124,11 @@ class Database:
         self._readers = ThreadPoolExecutor(max_workers=readers,
                                            thread_name_prefix="rpcgw-db-read")
         self._reader_count = readers
+        #: Called in the writer transaction with every batch of status changes
+        #: (``services.lifecycle``): event delivery writes its outbox rows there.
+        self.status_listeners: list[Callable[[list[Any]], None]] = []
+        #: The same for SIM/device state changes (``lifecycle.record_device``).
+        self.device_listeners: list[Callable[[list[Any]], None]] = []
         #: Number of groups and jobs committed, for benchmarks and tests.
         self.groups_committed = 0
         self.jobs_committed = 0
@@ -155,12 +161,14 @@ class Database:
 
     # -- writes ----------------------------------------------------------------------
 
-    def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` in the writer thread inside a (group) transaction.
+    def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args, **kwargs)`` in the writer thread inside a (group) transaction.
 
         Returns a future that completes once the transaction holding the job committed.
         """
         assert self._loop is not None, "Database.start() was not awaited"
+        if kwargs:
+            fn = functools.partial(fn, **kwargs)
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put(_Job(fn, args, future))
         return future

@@ -6,8 +6,9 @@ same database, so there is exactly one implementation of every operation.
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import api  # noqa: F401 - registers every JSON-RPC method
 from .auth import Authenticator
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rpcgw")
 
+#: Features that run beside the API (modem pool, event delivery, ...).  Each module has
+#: ``attach(gateway) -> Component``; components start in this order, after the database
+#: and the core services, and stop in the reverse order.
+FEATURES: tuple[str, ...] = ("rpcgw.pool",)
+
+
+class Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
 
 class Gateway:
     def __init__(self, settings: "Settings") -> None:
@@ -32,13 +44,26 @@ class Gateway:
         self.accounts = AccountService(self.db, settings, self.auth)
         self.dispatcher = Dispatcher(self, max_batch=settings.max_batch_calls)
         self.messages: MessageService  # needs the installation's key: set in start()
+        self.keys: dict[str, str] = {}
+        #: The modem pool, when the ``rpcgw.pool`` feature runs.
+        self.pool: Any = None
+        self.components: dict[str, Any] = {}
 
     async def start(self) -> None:
         await self.db.start()
-        keys = await self.db.read(lambda: {m.key: m.value for m in Meta.select()})
+        self.keys = await self.db.read(lambda: {m.key: m.value for m in Meta.select()})
         self.messages = MessageService(self.db, self.settings,
-                                       HashCodec(keys["hash_key"], "sms"))
+                                       HashCodec(self.keys["hash_key"], "sms"))
+        for name in FEATURES:
+            component = importlib.import_module(name).attach(self)
+            self.components[name] = component
+            await component.start()
 
     async def stop(self) -> None:
+        for name in reversed(list(self.components)):
+            try:
+                await self.components.pop(name).stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                log.exception("stopping %s failed", name)
         self.auth.close()
         await self.db.close()

@@ -112,6 +112,58 @@ class Session(BaseModel):
     created_at = MsField(default=now_ms)
 
 
+class Device(BaseModel):
+    """A modem (one or more SIM slots), configured in the TOML file or simulated.
+
+    The configuration file owns ports and default limits; ``devices.update`` may change
+    ``title``, ``enabled`` and the limits, which are kept here and win over the file.
+    """
+
+    name = CharField(max_length=64, unique=True)
+    title = CharField(max_length=100, default="")
+    #: Incoming messages that are not replies go to this user (default: first admin).
+    owner = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    enabled = BooleanField(default=True)
+    simulated = BooleanField(default=False)
+    imei = CharField(max_length=32, default="")
+    serial_number = CharField(max_length=64, default="")
+    manufacturer = CharField(max_length=64, default="")
+    model = CharField(max_length=64, default="")
+    firmware = CharField(max_length=100, default="")
+    created_at = MsField(default=now_ms)
+    last_seen_at = MsField(null=True)
+    #: JSON: limits and options set through devices.update (override the file).
+    overrides = TextField(default="{}")
+
+
+class Sim(BaseModel):
+    """One SIM slot of a device: the unit that sends, receives and is rate-limited."""
+
+    device = ForeignKeyField(Device, on_delete="CASCADE", backref="sims")
+    slot = SmallIntegerField(default=0)
+    port = CharField(max_length=255, default="")
+    iccid = CharField(max_length=32, default="")
+    imsi = CharField(max_length=32, default="")
+    number = CharField(max_length=32, default="")
+    operator = CharField(max_length=64, default="")
+    country = CharField(max_length=8, default="")
+    roaming = BooleanField(default=False)
+    signal_dbm = SmallIntegerField(null=True)
+    registration = CharField(max_length=16, default="")
+    #: online, offline, disabled, circuit_open, sim_error
+    state = CharField(max_length=16, default="offline")
+    state_detail = CharField(max_length=255, default="")
+    failures_in_row = SmallIntegerField(default=0)
+    circuit_open_until = MsField(null=True)
+    last_seen_at = MsField(null=True)
+    last_send_at = MsField(null=True)
+    #: The gateway node that drives this SIM now (several nodes may share a database).
+    node = CharField(max_length=64, null=True)
+
+    class Meta:
+        indexes = ((("device", "slot"), True),)
+
+
 class Message(BaseModel):
     """One SMS, outgoing (``OUT``) or incoming (``IN``).
 
@@ -148,6 +200,9 @@ class Message(BaseModel):
     idempotency_key = CharField(max_length=128, null=True)
     in_reply_to = BigIntegerField(null=True)
     campaign_id = BigIntegerField(null=True)
+    #: Incoming only: identifies one received SMS (SIM, sender, service-centre time,
+    #: content), so the same PDU read twice is stored once.
+    dedupe_key = CharField(max_length=64, null=True)
     created_at = MsField(default=now_ms)
     updated_at = MsField(default=now_ms)
     sent_at = MsField(null=True)
@@ -159,6 +214,8 @@ class Message(BaseModel):
     next_attempt_at = MsField(null=True)
     sent_device_id = IntegerField(null=True)
     sent_sim = SmallIntegerField(null=True)
+    #: The SIM (``Sim.id``) of the last attempt, so that a retry prefers another one.
+    last_sim_id = IntegerField(null=True)
 
     class Meta:
         indexes = (
@@ -169,7 +226,65 @@ class Message(BaseModel):
             (("user", "created_at"), False),
             (("user", "customer_id", "id"), False),
             (("user", "idempotency_key"), True),
+            (("dedupe_key",), True),
+            # replies: the last message sent to a number from a SIM
+            (("recipient", "sent_device_id", "sent_sim", "sent_at"), False),
+            # per-SIM counters (devices.get_list) and rate limits after a restart
+            (("sent_device_id", "sent_sim", "sent_at"), False),
+            # maintenance: expired leases, reports that never came
+            (("status", "lease_until"), False),
         )
+
+
+class MessagePart(BaseModel):
+    """One part of a sent message, as the modem accepted it: the key that matches its
+    status report (SIM, TP-MR, recipient, time)."""
+
+    message = ForeignKeyField(Message, on_delete="CASCADE", index=True)
+    seq = SmallIntegerField()
+    device_id = IntegerField()
+    sim = SmallIntegerField()
+    reference = SmallIntegerField()  # TP-MR, 0-255, wraps
+    recipient = CharField(max_length=32)
+    sent_at = MsField()
+    #: SENT, DELIVERED, FAILED (pending reports keep SENT)
+    status = CharField(max_length=10, default="SENT")
+    report_status = SmallIntegerField(null=True)  # TP-ST
+    report_at = MsField(null=True)
+
+    class Meta:
+        indexes = ((("device_id", "sim", "reference", "sent_at"), False),)
+
+
+class UnmatchedReport(BaseModel):
+    """A status report that matched no sent part: kept and counted, never dropped."""
+
+    device_id = IntegerField()
+    sim = SmallIntegerField()
+    reference = SmallIntegerField()
+    recipient = CharField(max_length=32)
+    report_status = SmallIntegerField()
+    received_at = MsField(default=now_ms)
+    pdu = TextField(default="")
+
+
+class IncomingPart(BaseModel):
+    """One part of a long incoming message, kept until all parts are there (or the
+    reassembly time runs out), so reassembly survives a restart."""
+
+    device_id = IntegerField()
+    sim = SmallIntegerField()
+    sender = CharField(max_length=32)
+    reference = IntegerField()
+    total = SmallIntegerField()
+    seq = SmallIntegerField()
+    text = TextField()
+    encoding = CharField(max_length=8)
+    sc_timestamp = MsField()
+    received_at = MsField(default=now_ms)
+
+    class Meta:
+        indexes = ((("device_id", "sim", "sender", "reference", "total", "seq"), True),)
 
 
 class StatusChange(BaseModel):
@@ -183,5 +298,6 @@ class StatusChange(BaseModel):
 
 
 MODELS: tuple[type[BaseModel], ...] = (
-    Meta, SchemaVersion, User, LoginFailure, ApiKey, Session, Message, StatusChange,
+    Meta, SchemaVersion, User, LoginFailure, ApiKey, Session, Device, Sim, Message,
+    MessagePart, UnmatchedReport, IncomingPart, StatusChange,
 )

@@ -4,7 +4,9 @@
 Starts, on loopback ports:
   * ``rpcgw serve`` on a fresh SQLite file (synchronous=FULL: every acknowledged message
     is fsynced first) with no modems, so only acceptance is measured;
-  * a bare aiohttp server answering every POST with a fixed JSON-RPC result.
+  * a bare aiohttp server answering every POST with a fixed JSON-RPC result, twice: on
+    asyncio's own event loop (the reference the goals are stated against) and on uvloop
+    (the loop rpcgw itself runs on, so the ratio that isolates rpcgw's own cost).
 Then runs wrk (Debian package ``wrk``) against each, interleaved, for several rounds:
   * single ``sms.send`` calls with HTTP Basic login/password on every call, as CALLR's
     SDKs send them;
@@ -42,11 +44,9 @@ async def handle(request):
     return web.Response(body=BODY, content_type="application/json-rpc")
 app = web.Application()
 app.router.add_post("/json-rpc/v1.1/", handle)
-try:
+if sys.argv[2] == "uvloop":
     import uvloop
     uvloop.install()
-except ImportError:
-    pass
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
 
@@ -103,18 +103,20 @@ def main() -> int:
         return 2
     work = tempfile.mkdtemp(prefix="rpcgw-bench-")
     db_path = os.path.join(work, "bench.db")
-    gw_port, bare_port = free_port(), free_port()
+    gw_port, bare_port, uv_port = free_port(), free_port(), free_port()
     env = dict(os.environ, RPCGW_ADMIN_PASSWORD=PASSWORD, RPCGW_SIMULATED_MODEMS="0",
                RPCGW_LOG_LEVEL="WARNING")
     rpcgw = [sys.executable, "-m", "rpcgw.cli"]
     gateway = subprocess.Popen(rpcgw + ["serve", "--port", str(gw_port), "--database",
                                         f"sqlite:///{db_path}"], env=env,
                                stdout=subprocess.DEVNULL)
-    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
-    procs = [gateway, bare]
+    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), "asyncio"])
+    bare_uv = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(uv_port), "uvloop"])
+    procs = [gateway, bare, bare_uv]
     try:
         wait_port(gw_port)
         wait_port(bare_port)
+        wait_port(uv_port)
         auth = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
         send = {"jsonrpc": "2.0", "id": 1, "method": "sms.send",
                 "params": ["", "+33612345678", "Your code is 123456", None]}
@@ -124,25 +126,29 @@ def main() -> int:
         lua_script(batch, json.dumps([dict(send, id=i) for i in range(args.batch)]), auth)
         gw_url = f"http://127.0.0.1:{gw_port}/json-rpc/v1.1/"
         bare_url = f"http://127.0.0.1:{bare_port}/json-rpc/v1.1/"
+        uv_url = f"http://127.0.0.1:{uv_port}/json-rpc/v1.1/"
         # warm-up: credential cache, page cache, the bare server's first connections
         answered = run_wrk(gw_url, single, 2, args.connections)["requests"]
         run_wrk(bare_url, single, 2, args.connections)
-        rows: dict[str, list[dict[str, float]]] = {"bare": [], "send": [], "batch": []}
+        run_wrk(uv_url, single, 2, args.connections)
+        rows: dict[str, list[dict[str, float]]] = {"bare": [], "bare-uv": [], "send": [],
+                                                   "batch": []}
         for r in range(args.rounds):
             for name, url, script in (("bare", bare_url, single), ("send", gw_url, single),
-                                      ("batch", gw_url, batch)):
+                                      ("bare-uv", uv_url, single), ("batch", gw_url, batch)):
                 res = run_wrk(url, script, args.duration, args.connections)
                 rows[name].append(res)
-                if name != "bare":
+                if name in ("send", "batch"):
                     answered += res["requests"] * (args.batch if name == "batch" else 1)
-                print(f"round {r + 1} {name:5s} {res['rps']:9.0f} req/s  p50 {res['p50']:7.2f} ms"
+                print(f"round {r + 1} {name:7s} {res['rps']:9.0f} req/s  p50 {res['p50']:7.2f} ms"
                       f"  p99 {res['p99']:7.2f} ms  non-2xx {res['errors']}", flush=True)
         stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM message").fetchone()[0]
         med = {k: statistics.median(x["rps"] for x in v) for k, v in rows.items()}
         print()
-        print(f"bare aiohttp endpoint      {med['bare']:9.0f} req/s (median of {args.rounds})")
+        print(f"bare aiohttp (asyncio)     {med['bare']:9.0f} req/s (median of {args.rounds})")
+        print(f"bare aiohttp (uvloop)      {med['bare-uv']:9.0f} req/s")
         print(f"sms.send, Basic auth       {med['send']:9.0f} sends/s   ratio to bare "
-              f"{med['send'] / med['bare']:.2f}   p50 "
+              f"{med['send'] / med['bare']:.2f} (uvloop: {med['send'] / med['bare-uv']:.2f})   p50 "
               f"{statistics.median(x['p50'] for x in rows['send']):.2f} ms  p99 "
               f"{statistics.median(x['p99'] for x in rows['send']):.2f} ms")
         print(f"batches of {args.batch:<3d} sms.send    {med['batch'] * args.batch:9.0f} msgs/s"

@@ -179,11 +179,15 @@ class RpcError(Exception):
         self.error = error
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, extra: dict[str, Any] | None = None,
+                  **overrides: Any) -> Settings:
+    """Test settings: no modems unless asked, private endpoints allowed (loopback
+    receivers), and ``extra`` for the configuration tables ([[devices]], [simulator])."""
     values = {"database_url": database_url, "sqlite_synchronous": "NORMAL",
               "allow_private_endpoints": True, "simulated_modems": 0}
     values.update(overrides)
-    return Settings.load(environ={}, **values)
+    settings = Settings.load(environ={}, **values)
+    return Settings(settings.values, dict(extra or {}))
 
 
 _HASHES: dict[str, str] = {}
@@ -209,8 +213,9 @@ async def gateway_factory(aiohttp_server: Any) -> Any:
     """Start a gateway on a loopback port; returns (app, RpcClient)."""
     sessions: list[aiohttp.ClientSession] = []
 
-    async def start(database_url: str, **overrides: Any) -> tuple[Any, RpcClient]:
-        app = create_app(make_settings(database_url, **overrides))
+    async def start(database_url: str, extra: dict[str, Any] | None = None,
+                    **overrides: Any) -> tuple[Any, RpcClient]:
+        app = create_app(make_settings(database_url, extra, **overrides))
         server = await aiohttp_server(app)
         await add_users(app)
         session = aiohttp.ClientSession()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -21,7 +22,9 @@ from peewee import fn as sqlfn
 from .. import errors, status as st
 from ..gsm import alphabet
 from ..ids import HashCodec
-from ..models import Message, StatusChange, now_ms
+from ..models import Message, StatusChange, User, now_ms
+from . import lifecycle
+from .lifecycle import Change
 from ..phone import InvalidNumber, normalize
 from ..timefmt import ZERO, fmt_ms, parse_datetime
 from ..urls import UrlRefused, check_endpoint
@@ -69,6 +72,29 @@ class NewMessage:
     campaign_id: int | None = None
 
 
+@dataclass(slots=True)
+class Incoming:
+    """An incoming SMS as the modem pool hands it over (reassembled if it was long)."""
+
+    device_id: int
+    sim: int
+    owner_id: int           # who gets it when it is not a reply (the device's owner)
+    sender: str             # E.164 or alphanumeric, as the network gave it
+    recipient: str          # the receiving SIM's number ("" when unknown)
+    text: str
+    encoding: str
+    parts: int
+    sc_timestamp: int       # service-centre time stamp, UTC ms
+    received_at: int | None = None
+
+    @property
+    def dedupe_key(self) -> str:
+        digest = hashlib.sha256(
+            f"{self.device_id}/{self.sim}/{self.sender}/{self.sc_timestamp}/{self.text}"
+            .encode("utf-8", "surrogatepass")).hexdigest()
+        return digest[:64]
+
+
 class MessageService:
     def __init__(self, db: "Database", settings: "Settings", codec: HashCodec) -> None:
         self.db = db
@@ -92,9 +118,6 @@ class MessageService:
             + (" RETURNING id" if db.is_postgres else ""))
         self._sql_find_idem = (f"SELECT id FROM message WHERE user_id = {p} "
                                f"AND idempotency_key = {p}")
-        self._sql_history = (
-            "INSERT INTO status_change (message_id, old_status, new_status, at, error) "
-            f"VALUES ({p}, {p}, {p}, {p}, '')")
 
     # -- validation --------------------------------------------------------------------
 
@@ -181,7 +204,7 @@ class MessageService:
         cursor = self.db.pw.cursor()
         now = now_ms()
         ids: list[int] = []
-        history: list[tuple[Any, ...]] = []
+        changes: list[Change] = []
         for m in messages:
             row = self._row(m, now)
             if m.idempotency_key is None:
@@ -199,9 +222,8 @@ class MessageService:
                     ids.append(cursor.fetchone()[0])
                     continue
             ids.append(new_id)
-            history.append((new_id, st.CREATED, st.PENDING, now))
-        if history:
-            cursor.executemany(self._sql_history, history)
+            changes.append(Change(new_id, m.user_id, "OUT", st.CREATED, st.PENDING, now))
+        lifecycle.record(self.db, changes)
         return ids
 
     async def send(self, message: NewMessage) -> str:
@@ -441,21 +463,19 @@ class MessageService:
         PostgreSQL the rows are locked, so no modem worker can take them in between.
         """
         now = now_ms()
-        query = Message.select(Message.id).where(
+        query = Message.select(Message.id, Message.user).where(
             where, Message.status == st.PENDING, Message.lease_owner.is_null())
         if self.db.is_postgres:
             query = query.for_update()
-        ids = [r.id for r in query]
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk:chunk + 500]
+        rows = [(r.id, r.user_id) for r in query]
+        for chunk in range(0, len(rows), 500):
+            part = rows[chunk:chunk + 500]
             Message.update(status=st.CANCELLED, updated_at=now,
                            result_info=st.RESULT_INFO[st.CANCELLED]).where(
-                Message.id.in_(part)).execute()
-            StatusChange.insert_many(
-                [(i, st.PENDING, st.CANCELLED, now) for i in part],
-                fields=[StatusChange.message, StatusChange.old_status,
-                        StatusChange.new_status, StatusChange.at]).execute()
-        return len(ids)
+                Message.id.in_([i for i, _ in part])).execute()
+            lifecycle.record(self.db, [Change(i, u, "OUT", st.PENDING, st.CANCELLED, now)
+                                       for i, u in part])
+        return len(rows)
 
     def _cancel(self, user_id: int, ident: int) -> tuple[bool, str] | None:
         row = Message.select(Message.status, Message.direction).where(
@@ -467,6 +487,49 @@ class MessageService:
         if self.cancel_rows(Message.id == ident) == 1:
             return True, st.CANCELLED
         return False, Message.get_by_id(ident).status
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def store_incoming(self, incoming: "Incoming") -> tuple[int, bool]:
+        """Commit one incoming message; returns (message id, newly stored).
+
+        Called by the modem pool before it deletes the message from the modem, so a
+        crash between the two can only lead to reading it again, which the dedupe key
+        recognises (same SIM, sender, service-centre time and content).
+        """
+        return await self.db.write(self.insert_incoming, incoming)
+
+    def insert_incoming(self, m: "Incoming") -> tuple[int, bool]:
+        """Writer thread: store an incoming message, linked to the message it answers."""
+        existing = Message.select(Message.id).where(Message.dedupe_key == m.dedupe_key).first()
+        if existing is not None:
+            return existing.id, False
+        now = now_ms()
+        window = int(self.settings.reply_window_hours * 3600 * 1000)
+        # A reply: the last message this SIM sent to that number, within the window.
+        answered = (Message.select(Message.id, Message.user)
+                    .where(Message.recipient == m.sender, Message.sent_device_id == m.device_id,
+                           Message.sent_sim == m.sim, Message.sent_at >= now - window,
+                           Message.direction == "OUT")
+                    .order_by(Message.sent_at.desc()).first())
+        user_id = answered.user_id if answered is not None else m.owner_id
+        if not user_id:  # the device has no owner (yet): the first administrator
+            admin = User.select(User.id).where(User.is_admin == True).order_by(  # noqa: E712
+                User.id).first()
+            if admin is None:
+                raise errors.Unavailable("no user can receive this message yet")
+            user_id = admin.id
+        row = Message.create(
+            user=user_id, direction="IN", sender=m.sender, recipient=m.recipient,
+            text=m.text, encoding=m.encoding, parts=m.parts, status=st.RECEIVED,
+            result_info=st.RESULT_INFO[st.RECEIVED], nature="ALERTING",
+            device_id=m.device_id, sim=m.sim, sent_device_id=m.device_id, sent_sim=m.sim,
+            in_reply_to=answered.id if answered is not None else None,
+            dedupe_key=m.dedupe_key, created_at=now, updated_at=now,
+            received_at=m.received_at or now)
+        lifecycle.record(self.db, [Change(row.id, user_id, "IN", st.CREATED, st.RECEIVED,
+                                          now)])
+        return row.id, True
 
     # -- counting ------------------------------------------------------------------------
 
