@@ -10,7 +10,7 @@ One **dispatcher** task decides what is sent where.  It wakes when messages are 
 (``MessageService.on_queued``), when a SIM finishes a send or changes state, when a rate
 limit opens, and at least every ``pool_poll_seconds`` (other processes or nodes may have
 queued messages).  It lists the SIMs that may send now (modem ready, circuit closed, not
-busy, within their limits and working hours), and claims one due message per free SIM in
+full, within their limits and working hours), and claims one due message per free SIM in
 one database job (``store.claim``: priority first, then age; pinned messages only go to
 their device/slot; a retry prefers another SIM; otherwise the SIM with the fewest sends in
 the last hour, then the best signal).  Each claim starts a send on that SIM.
@@ -80,12 +80,16 @@ class SimSlot:
     device_id: int
     sim_id: int
     supervisor: ModemSupervisor | None = None
+    #: The claimed message waiting for this SIM's worker.
+    inbox: asyncio.Queue[Job] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
     enabled: bool = True
     state: str = "offline"  # online, offline, disabled, circuit_open, sim_error
     detail: str = ""
     number: str = ""
     signal_dbm: int | None = None
-    busy: bool = False
+    #: Messages assigned to this SIM and not finished (0 or 1).
+    assigned: int = 0
     gate: RateGate = field(default_factory=lambda: RateGate(Limits()))
     failures_in_row: int = 0
     circuit_until: float = 0.0
@@ -121,7 +125,6 @@ class ModemPool:
         self.slots: dict[int, SimSlot] = {}  # by Sim.id
         self.simulator: "SimulatorHost | None" = None
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -149,6 +152,7 @@ class ModemPool:
             log.warning("%d messages this node was sending when it stopped are queued again",
                         released)
         for slot in self.slots.values():
+            slot.worker = asyncio.create_task(self._worker(slot), name=f"sim {slot.name}")
             if slot.enabled:
                 await self._start_supervisor(slot)
         self.gw.messages.on_queued.append(self.wake)
@@ -164,11 +168,18 @@ class ModemPool:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        # Let sends in progress finish (their outcome must be recorded), briefly.
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=self.settings.pool_stop_seconds)
-        for task in list(self._tasks):
-            task.cancel()
+        # Messages claimed but not started go back to the queue; sends in progress may
+        # finish (their outcome must be recorded), briefly.
+        for slot in self.slots.values():
+            with contextlib.suppress(Exception):
+                await self._release_inbox(slot, "the gateway stopped before sending")
+        deadline = time.monotonic() + self.settings.pool_stop_seconds
+        while any(s.assigned for s in self.slots.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for worker in [s.worker for s in self.slots.values() if s.worker is not None]:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         for slot in self.slots.values():
             if slot.supervisor is not None:
                 await slot.supervisor.stop()
@@ -229,13 +240,17 @@ class ModemPool:
     def _free_slots(self, now: float) -> tuple[list[SimSlot], float]:
         free, next_check = [], self.settings.pool_poll_seconds
         for slot in self.slots.values():
-            if slot.busy or not slot.ready():
+            if not slot.ready():
                 continue
             if slot.circuit_until:
                 if now < slot.circuit_until:
                     next_check = min(next_check, slot.circuit_until - now)
                     continue
-                slot.probing = True  # half-open: this send decides
+                slot.probing = True  # half-open: one send decides
+            # One message at a time per SIM: claiming ahead would let an OTP queued a
+            # moment later wait behind it (measured: no throughput gain either).
+            if slot.assigned:
+                continue
             wait = slot.gate.wait(now)
             if wait > 0:
                 next_check = min(next_check, wait)
@@ -261,14 +276,38 @@ class ModemPool:
                     claimed = []
                 for job, sim_id in claimed:
                     slot = self.slots[sim_id]
-                    slot.busy = True
-                    task = asyncio.create_task(self._send(slot, job), name=f"send {job.id}")
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    slot.assigned += 1
+                    slot.inbox.put_nowait(job)
                 if claimed and len(claimed) == len(free):
                     continue  # every free SIM got work: look again at once
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _worker(self, slot: SimSlot) -> None:
+        """Sends the messages claimed for one SIM, one after the other."""
+        while True:
+            job = await slot.inbox.get()
+            try:
+                if not slot.ready() or (slot.circuit_until and not slot.probing):
+                    await self._record(store.release, self.db, [job], now_ms(),
+                                       f"{slot.name} became unavailable before sending")
+                    continue
+                wait = slot.gate.wait(time.time())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._send(slot, job)
+            finally:
+                slot.assigned -= 1
+                self.wake()
+
+    async def _release_inbox(self, slot: SimSlot, reason: str) -> None:
+        jobs = []
+        while not slot.inbox.empty():
+            jobs.append(slot.inbox.get_nowait())
+        if jobs:
+            slot.assigned -= len(jobs)
+            await self._record(store.release, self.db, jobs, now_ms(), reason)
+            self.wake()
 
     async def _send(self, slot: SimSlot, job: Job) -> None:
         now = time.time()
@@ -307,9 +346,6 @@ class ModemPool:
                                slot.number, references, now_ms())
             slot.sent += 1
             await self._sim_succeeded(slot)
-        finally:
-            slot.busy = False
-            self.wake()
 
     async def _record(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A send's outcome must reach the database: retry while it is unreachable."""
@@ -359,6 +395,7 @@ class ModemPool:
             await self._set_state(slot, "circuit_open",
                                   f"{slot.failures_in_row} failures in a row, last: {error}; "
                                   f"retried in {slot.circuit_cooldown:.0f} s")
+            await self._release_inbox(slot, f"{slot.name} was taken out of rotation")
 
     # -- events from the modems ----------------------------------------------------------
 
@@ -376,6 +413,8 @@ class ModemPool:
         if new == "online" and slot.circuit_until:
             new = "circuit_open"
         await self._set_state(slot, new, change.reason)
+        if new != "online":
+            await self._release_inbox(slot, f"{slot.name} is {new}")
         self.wake()
 
     def _simulated_number(self, slot: SimSlot) -> str:
@@ -448,6 +487,7 @@ class ModemPool:
             was = slot.enabled
             self._apply_overrides(slot, overrides, enabled)
             if was and not enabled:
+                await self._release_inbox(slot, f"{slot.name} was disabled")
                 if slot.supervisor is not None:
                     await slot.supervisor.stop()
                     slot.supervisor = None

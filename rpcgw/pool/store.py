@@ -156,6 +156,20 @@ def mark_sent(db: "Database", job: Job, device_id: int, slot: int, number: str,
     return applied
 
 
+def release(db: "Database", jobs: list[Job], now: int, reason: str) -> int:
+    """Claimed messages that were never handed to a modem go back to the queue; the
+    claim does not count as an attempt."""
+    ids = [j.id for j in jobs]
+    if not ids:
+        return 0
+    Message.update(status=st.PENDING, lease_owner=None, lease_until=None, updated_at=now,
+                   attempts=Message.attempts - 1).where(
+        Message.id.in_(ids), Message.status == st.SENDING).execute()
+    lifecycle.record(db, _change([(j.id, j.user_id) for j in jobs], st.SENDING, st.PENDING,
+                                 now, reason))
+    return len(ids)
+
+
 def retry_or_fail(db: "Database", job: Job, now: int, *, retry: bool, error: str,
                   error_code: int, result_info: str, max_attempts: int,
                   backoff_ms: int) -> str:

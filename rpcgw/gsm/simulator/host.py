@@ -647,7 +647,9 @@ class SimulatorHost:
 async def control_request(path: str, request: Mapping[str, Any], *,
                           timeout: float = 10.0) -> Any:
     """Send one request to a running simulator's control socket and return its result."""
-    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+    # A traffic listing can be megabytes on one line: lift the 64 KiB line limit.
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_unix_connection(path, limit=64 * 1024 * 1024), timeout)
     try:
         writer.write(json.dumps(dict(request)).encode() + b"\n")
         await writer.drain()
