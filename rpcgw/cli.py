@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("rpcgw.tls", "rpcgw.codegen")
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
