@@ -186,7 +186,7 @@ class Message(BaseModel):
     result_info = CharField(max_length=255, default="")
     options = TextField(null=True)
     user_data = CharField(max_length=255, default="")
-    nature = CharField(max_length=10, default="ALERTING")
+    nature = CharField(max_length=10, default="MARKETING")
     flash = BooleanField(default=False)
     priority = SmallIntegerField(default=0)
     send_at = MsField(null=True)

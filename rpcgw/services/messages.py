@@ -102,6 +102,10 @@ class MessageService:
         self.codec = codec
         #: Called (on the event loop) after messages were queued, e.g. to wake the pool.
         self.on_queued: list[Callable[[], None]] = []
+        #: Called by ``build`` with each validated message; a check refuses one by raising
+        #: an RpcgwError (opt-outs).  Checks run on the event loop on every send: they
+        #: must answer from memory.
+        self.checks: list[Callable[[NewMessage], None]] = []
         self._pending: list[tuple[list[NewMessage], asyncio.Future[list[int]]]] = []
         p = db.param
         columns = ("user_id", "direction", "sender", "recipient", "text", "encoding",
@@ -163,16 +167,22 @@ class MessageService:
         if opts.get("status_url"):
             status_url = self._endpoint(opts["status_url"], "options.status_url")
         customer_id = opts.get("customer_id")
-        return NewMessage(
+        message = NewMessage(
             user_id=principal.user_id, sender=sender, recipient=recipient, text=text,
             encoding=info.encoding, parts=info.parts, options=opts or None,
-            user_data=opts.get("user_data") or "", nature=opts.get("nature") or "ALERTING",
+            user_data=opts.get("user_data") or "",
+            # CALLR's messages are MARKETING unless said otherwise (an SMS object of a
+            # send without options shows "nature": "MARKETING"); opt-outs apply to them.
+            nature=opts.get("nature") or "MARKETING",
             flash=bool(opts.get("flash_message")), priority=priority, send_at=send_at,
             expires_at=expires_at, device_id=opts.get("device_id"), sim=opts.get("sim"),
             customer_id=None if customer_id is None else str(customer_id),
             custom_ticket=opts.get("custom_ticket"), status_url=status_url,
             webhook_endpoint=webhook_endpoint, idempotency_key=opts.get("idempotency_key"),
         )
+        for check in self.checks:
+            check(message)
+        return message
 
     @staticmethod
     def _options(options: Any) -> dict[str, Any]:
@@ -522,7 +532,7 @@ class MessageService:
         row = Message.create(
             user=user_id, direction="IN", sender=m.sender, recipient=m.recipient,
             text=m.text, encoding=m.encoding, parts=m.parts, status=st.RECEIVED,
-            result_info=st.RESULT_INFO[st.RECEIVED], nature="ALERTING",
+            result_info=st.RESULT_INFO[st.RECEIVED], nature="MARKETING",
             device_id=m.device_id, sim=m.sim, sent_device_id=m.device_id, sent_sim=m.sim,
             in_reply_to=answered.id if answered is not None else None,
             dedupe_key=m.dedupe_key, created_at=now, updated_at=now,
