@@ -17,6 +17,7 @@ on text that is not GSM; decoders (:func:`from_septets`, :func:`decode_ucs2`) ne
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -315,16 +316,30 @@ class TextInfo:
     remaining: int  # free units in the last part
 
 
+#: ASCII characters of the GSM basic table: every printable one except the extension
+#: characters ``[\]^{|}~`` and the backquote, plus LF and CR (23.038 §6.2.1).
+_BASIC_ASCII = re.compile(r"[\n\r\x20-\x5a\x5f\x61-\x7a]*")
+
+
 def analyze(text: str, force_encoding: str | None = None) -> TextInfo:
     """Count encoding, parts and units the way :func:`split` will send the text.
 
     Automatic choice: GSM when every character fits, else UNICODE. ``force_encoding="GSM"``
     counts the transliterated text, ``"UNICODE"`` counts UTF-16 code units.
     """
-    if force_encoding is None:
+    forced = None if force_encoding is None else _normalize_encoding(force_encoding)
+    if forced != "UNICODE" and _BASIC_ASCII.fullmatch(text):
+        # Fast path for the common case (runs on every send): one septet per character,
+        # no escape pair to keep together, so the parts follow from the length alone.
+        units = len(text)
+        if units <= GSM_SINGLE:
+            return TextInfo("GSM", 1, units, GSM_SINGLE, GSM_SINGLE - units)
+        parts = -(-units // GSM_MULTI)
+        return TextInfo("GSM", parts, units, GSM_MULTI, parts * GSM_MULTI - units)
+    if forced is None:
         encoding = "GSM" if is_gsm(text) else "UNICODE"
     else:
-        encoding = _normalize_encoding(force_encoding)
+        encoding = forced
     if encoding == "GSM":
         if force_encoding is not None:
             text = transliterate(text)
