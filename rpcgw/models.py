@@ -10,6 +10,7 @@ Each object is owned by a user (``user_id``); services filter on it, never handl
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from peewee import (
@@ -29,7 +30,7 @@ database_proxy = DatabaseProxy()
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    return time.time_ns() // 1_000_000
 
 
 def ms_to_datetime(value: int) -> datetime:

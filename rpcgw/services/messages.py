@@ -117,6 +117,8 @@ class MessageService:
         insert = "INSERT INTO message ({}) VALUES ({})".format(
             ", ".join(columns), ", ".join([p] * len(columns)))
         self._sql_insert = insert + (" RETURNING id" if db.is_postgres else "")
+        self._sql_insert_values = "INSERT INTO message ({}) VALUES %s RETURNING id".format(
+            ", ".join(columns))
         self._sql_insert_idem = insert + (
             " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
             + (" RETURNING id" if db.is_postgres else ""))
@@ -210,31 +212,53 @@ class MessageService:
                 m.webhook_endpoint, m.idempotency_key, m.campaign_id, now, now, 0)
 
     def _insert_many(self, messages: list[NewMessage]) -> list[int]:
-        """Writer thread: insert messages and their first history entry."""
+        """Writer thread: insert messages and their first history entry; ids in order."""
         cursor = self.db.pw.cursor()
         now = now_ms()
-        ids: list[int] = []
+        ids: list[int | None] = [None] * len(messages)
+        plain = [i for i, m in enumerate(messages) if m.idempotency_key is None]
+        if plain:
+            rows = [self._row(messages[i], now) for i in plain]
+            for i, new_id in zip(plain, self._insert_rows(cursor, rows)):
+                ids[i] = new_id
         changes: list[Change] = []
-        for m in messages:
-            row = self._row(m, now)
+        for i, m in enumerate(messages):
             if m.idempotency_key is None:
-                cursor.execute(self._sql_insert, row)
-                new_id = cursor.fetchone()[0] if self.db.is_postgres else cursor.lastrowid
+                continue
+            cursor.execute(self._sql_insert_idem, self._row(m, now))
+            if self.db.is_postgres:
+                found = cursor.fetchone()
+                new_id = found[0] if found else None
             else:
-                cursor.execute(self._sql_insert_idem, row)
-                if self.db.is_postgres:
-                    found = cursor.fetchone()
-                    new_id = found[0] if found else None
-                else:
-                    new_id = cursor.lastrowid if cursor.rowcount == 1 else None
-                if new_id is None:  # the key was used before: answer the first message
-                    cursor.execute(self._sql_find_idem, (m.user_id, m.idempotency_key))
-                    ids.append(cursor.fetchone()[0])
-                    continue
-            ids.append(new_id)
+                new_id = cursor.lastrowid if cursor.rowcount == 1 else None
+            if new_id is None:  # the key was used before: answer the first message
+                cursor.execute(self._sql_find_idem, (m.user_id, m.idempotency_key))
+                ids[i] = cursor.fetchone()[0]
+                continue
+            ids[i] = new_id
             changes.append(Change(new_id, m.user_id, "OUT", st.CREATED, st.PENDING, now))
+        changes.extend(Change(ids[i], messages[i].user_id, "OUT", st.CREATED, st.PENDING, now)
+                       for i in plain)
         lifecycle.record(self.db, changes)
-        return ids
+        return ids  # type: ignore[return-value]
+
+    def _insert_rows(self, cursor: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert message rows in one statement batch and return their ids in order."""
+        if self.db.is_postgres:
+            from psycopg2.extras import execute_values
+            # One INSERT … VALUES (…), (…) … RETURNING: ids come back in VALUES order.
+            result = execute_values(cursor, self._sql_insert_values, rows,
+                                    page_size=len(rows), fetch=True)
+            return [r[0] for r in result]
+        if len(rows) == 1:
+            cursor.execute(self._sql_insert, rows[0])
+            return [cursor.lastrowid]
+        # The writer holds SQLite's write lock (BEGIN IMMEDIATE) for the whole
+        # transaction, so the rows get consecutive rowids ending at the new maximum.
+        cursor.executemany(self._sql_insert, rows)
+        cursor.execute("SELECT max(id) FROM message")
+        last = cursor.fetchone()[0]
+        return list(range(last - len(rows) + 1, last + 1))
 
     async def send(self, message: NewMessage) -> str:
         (sms_hash,) = await self.send_many([message])
