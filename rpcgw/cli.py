@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert")
     serve.add_argument("--tls-port", type=int, metavar="PORT",
                        help="HTTPS port beside plain HTTP (default: HTTPS replaces HTTP)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="processes serving the API (default 1); the modem pool, event "
+                            "delivery and campaigns run in the first one")
     serve.add_argument("--help-settings", action="store_true",
                        help="list every configuration setting and exit")
 
@@ -132,7 +135,11 @@ async def _serve(settings: Settings) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()  # runs start-up: database, migrations, pool
     gw = app[GATEWAY]
-    await _first_admin(gw)
+    if settings.role == "all":
+        await _first_admin(gw)
+    # With several worker processes every one listens on the same ports (SO_REUSEPORT)
+    # and the kernel spreads connections over them.
+    shared = settings.workers > 1 or settings.role == "api"
     sites = []
     if settings.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -140,24 +147,80 @@ async def _serve(settings: Settings) -> None:
         sites.append(("https", web.TCPSite(runner, settings.host,
                                            settings.tls_port or settings.port,
                                            ssl_context=context, reuse_address=True,
-                                           backlog=1024)))
+                                           reuse_port=shared, backlog=1024)))
     if not settings.tls_cert or settings.tls_port:
         sites.append(("http", web.TCPSite(runner, settings.host, settings.port,
-                                          reuse_address=True, backlog=1024)))
+                                          reuse_address=True, reuse_port=shared,
+                                          backlog=1024)))
+    ports: dict[str, int] = {}
     for scheme, site in sites:
         await site.start()
         for sock in site._server.sockets:  # type: ignore[union-attr]
             host, port = sock.getsockname()[:2]
+            ports[scheme] = port
             if ":" in host:
                 host = f"[{host}]"
-            print(f"rpcgw listening on {scheme}://{host}:{port}/json-rpc/v1.1/", flush=True)
+            if settings.role == "all":
+                print(f"rpcgw listening on {scheme}://{host}:{port}/json-rpc/v1.1/",
+                      flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    workers: list[asyncio.Task[None]] = []
+    if settings.role == "all":
+        for number in range(1, settings.workers):
+            workers.append(asyncio.create_task(_api_worker(settings, ports, number, stop)))
+    else:
+        workers.append(asyncio.create_task(_watch_parent(stop)))
     await stop.wait()
-    print("rpcgw stopping", flush=True)
+    if settings.role == "all":
+        print("rpcgw stopping", flush=True)
+    await asyncio.gather(*workers, return_exceptions=True)
     await runner.cleanup()
+
+
+async def _api_worker(settings: Settings, ports: dict[str, int], number: int,
+                      stop: asyncio.Event) -> None:
+    """Run (and re-run, should it die) one extra process that serves the API only."""
+    env = dict(os.environ, RPCGW_ROLE="api", RPCGW_WORKERS="1",
+               RPCGW_PORT=str(ports.get("http", ports.get("https", 0))),
+               RPCGW_TLS_PORT=str(ports["https"] if settings.tls_port else 0),
+               RPCGW_DATABASE_URL=settings.database_url, RPCGW_HOST=settings.host,
+               RPCGW_PARENT_PID=str(os.getpid()))
+    for name in ("tls_cert", "tls_key"):
+        if settings.values.get(name):
+            env[f"RPCGW_{name.upper()}"] = str(settings.values[name])
+    if settings.allow_private_endpoints:
+        env["RPCGW_ALLOW_PRIVATE_ENDPOINTS"] = "1"
+    while not stop.is_set():
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rpcgw.cli", "serve",
+                                                    env=env)
+        stopped = asyncio.create_task(stop.wait())
+        exited = asyncio.create_task(proc.wait())
+        await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            stopped.cancel()
+            log.error("API worker %d exited with %s; starting it again", number,
+                      proc.returncode)
+            await asyncio.sleep(1.0)
+            continue
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except asyncio.TimeoutError:
+            proc.kill()
+        return
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """An API worker stops when the process that started it is gone."""
+    parent = int(os.environ.get("RPCGW_PARENT_PID", "0") or 0)
+    while not stop.is_set():
+        if parent and os.getppid() != parent:
+            stop.set()
+            return
+        await asyncio.sleep(1.0)
 
 
 async def _first_admin(gw: Any) -> None:
@@ -184,7 +247,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args, host=args.host, port=args.port,
                              allow_private_endpoints=args.allow_private_endpoints,
                              tls_cert=args.tls_cert, tls_key=args.tls_key,
-                             tls_port=args.tls_port)
+                             tls_port=args.tls_port, workers=args.workers)
+    if args.config:  # extra worker processes read the same file
+        os.environ["RPCGW_CONFIG"] = os.path.abspath(args.config)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2

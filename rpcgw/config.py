@@ -33,6 +33,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", "", "PEM private key of tls_cert"),
     Setting("tls_port", 0,
             "HTTPS port when tls_cert is set (0: HTTPS replaces HTTP on port)"),
+    Setting("workers", 1,
+            "processes serving the API on the same port (SO_REUSEPORT); the modem pool, "
+            "event delivery and campaigns run in the first one"),
+    Setting("role", "all",
+            "all: API, modem pool, event delivery and campaigns; api: the API only (the "
+            "extra processes of --workers; also for API-only nodes sharing a database)"),
     Setting("max_request_bytes", 1024 * 1024, "largest accepted request body"),
     Setting("max_batch_calls", 1000, "most calls in one JSON-RPC batch or sms.send_batch"),
     Setting("sqlite_synchronous", "FULL",
@@ -103,6 +109,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_queued_events", False,
             "also announce the creation of an outgoing message (PENDING) to "
             "sms.mt.status_update subscribers; costs a database row per send"),
+    Setting("optout_stop_words", "STOP,STOPALL,UNSUBSCRIBE,CANCEL,END,QUIT",
+            "comma-separated words that, as the first word of an incoming SMS, opt its "
+            "sender out of the receiving user's marketing messages and campaigns"),
+    Setting("optout_start_words", "START",
+            "comma-separated words that, as the first word of an incoming SMS, opt its "
+            "sender back in"),
+    Setting("optout_refresh_seconds", 1.0,
+            "how often the in-memory opt-out list is brought up to date with changes made "
+            "by other gateway processes (changes made here apply at once)"),
+    Setting("campaign_priority", -10,
+            "priority of campaign messages unless the campaign sets one (single sends "
+            "default to 0, urgent ones to 100, so they overtake campaigns)"),
+    Setting("campaign_chunk_size", 500,
+            "messages a campaign creates per database transaction"),
+    Setting("campaign_poll_seconds", 1.0,
+            "how often due campaigns are looked for (campaigns created by the command "
+            "line or another gateway process, send_at reached)"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

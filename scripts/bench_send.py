@@ -97,6 +97,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="rpcgw serve --workers (API processes sharing the port)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -108,7 +110,8 @@ def main() -> int:
                RPCGW_LOG_LEVEL="WARNING")
     rpcgw = [sys.executable, "-m", "rpcgw.cli"]
     gateway = subprocess.Popen(rpcgw + ["serve", "--port", str(gw_port), "--database",
-                                        f"sqlite:///{db_path}"], env=env,
+                                        f"sqlite:///{db_path}", "--workers",
+                                        str(args.workers)], env=env,
                                stdout=subprocess.DEVNULL)
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), "asyncio"])
     bare_uv = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(uv_port), "uvloop"])

@@ -12,6 +12,18 @@ if TYPE_CHECKING:
 __all__ = ["ModemPool", "SimSlot", "attach"]
 
 
-def attach(gw: "Gateway") -> ModemPool:
+class _Absent:
+    """API-only processes (role ``api``) run no modems."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def attach(gw: "Gateway") -> "ModemPool | _Absent":
+    if gw.settings.role != "all":
+        return _Absent()
     gw.pool = ModemPool(gw)
     return gw.pool
