@@ -14,6 +14,8 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Callable
 
+from .contacts.models import migrate_contacts
+from .events.models import migrate_events
 from .models import MODELS, Meta, SchemaVersion, now_ms
 
 if TYPE_CHECKING:
@@ -34,7 +36,8 @@ def _v1_initial(db: "Database") -> None:
         Meta.insert(key=key, value=secrets.token_hex(16)).on_conflict_ignore().execute()
 
 
-MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial,)
+MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial, migrate_events,
+                                                        migrate_contacts)
 
 
 def current_version(db: "Database") -> int:
@@ -48,7 +51,7 @@ def current_version(db: "Database") -> int:
 def migrate(db: "Database") -> int:
     """Apply every missing migration; return the resulting version."""
     for number, migration in enumerate(MIGRATIONS, start=1):
-        with db.pw.atomic("IMMEDIATE") if db.is_sqlite else db.pw.atomic():
+        with db.transaction():
             if db.is_postgres:
                 db.pw.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK,))
             if number <= current_version(db):
