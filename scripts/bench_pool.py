@@ -76,6 +76,8 @@ async def main() -> int:
     parser.add_argument("--per-modem", type=int, default=60)
     parser.add_argument("--accept-delay", type=float, default=0.1,
                         help="seconds a simulated modem takes to accept one submit")
+    parser.add_argument("--report-mode", choices=("store", "direct"), default="store",
+                        help="status reports stored on the SIM (durable) or pushed (+CDS)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="rpcgw-bench-pool-")
     control = os.path.join(work, "sim.sock")
@@ -90,7 +92,8 @@ async def main() -> int:
         modems = [json.loads(await sim.stdout.readline()) for _ in range(args.modems)]
         with open(os.path.join(work, "rpcgw.toml"), "w") as f:
             for m in modems:
-                f.write(f'[[devices]]\nname = "{m["name"]}"\nurl = "{m["url"]}"\n')
+                f.write(f'[[devices]]\nname = "{m["name"]}"\nurl = "{m["url"]}"\n'
+                        f'report_mode = "{args.report_mode}"\n')
         env = dict(os.environ, RPCGW_ADMIN_PASSWORD=PASSWORD, RPCGW_LOG_LEVEL="WARNING",
                    RPCGW_POOL_POLL_SECONDS="0.2")
         gw = await asyncio.create_subprocess_exec(
@@ -122,12 +125,14 @@ async def main() -> int:
                 print(f"modem {device['name']} alone: {alone[-1]:6.2f} msg/s", flush=True)
             total = args.modems * args.per_modem
             cpu_before = cpu_seconds(gw.pid)
+            sim_before = cpu_seconds(sim.pid)
             started = time.monotonic()
             await rpc(session, url, "sms.send_batch", [
                 {"to": "+33612345678", "text": f"pool {i}"} for i in range(total)])
             records = await wait_sent(control, "pool ", total)
             elapsed = time.monotonic() - started
             cpu = cpu_seconds(gw.pid) - cpu_before
+            sim_cpu = cpu_seconds(sim.pid) - sim_before
             pooled = rate(records)
             by_sim: dict[str, int] = {}
             for r in records:
@@ -138,6 +143,7 @@ async def main() -> int:
         print(f"messages per SIM           {sorted(by_sim.values())}")
         print(f"gateway CPU per message    {cpu / total * 1000:8.2f} ms "
               f"({cpu:.2f} s CPU for {total} messages in {elapsed:.1f} s wall)")
+        print(f"simulator CPU per message  {sim_cpu / total * 1000:8.2f} ms")
         return 0
     finally:
         for proc in reversed(procs):

@@ -181,6 +181,11 @@ class ModemConfig:
     #: until the host has them); ``"direct"``: ``+CSMS=1`` and ``+CNMI=2,2,0,1,0``
     #: (``+CMT``/``+CDS`` pushed and acknowledged with ``+CNMA`` after the callback).
     receive_mode: str = "store"
+    #: With ``receive_mode="store"``: ``"store"`` keeps status reports in ``SR`` memory
+    #: (``+CDSI``, read then deleted after the host has them: nothing is lost while the
+    #: host is down) or ``"direct"`` pushes them as ``+CDS`` (``ds=1``): two fewer AT
+    #: exchanges per message, but a report pushed while the host is not listening is lost.
+    report_mode: str = "store"
     health_interval: float = 30.0
     sweep_interval: float = 60.0
     reset_backoff: float = 1.0
@@ -773,6 +778,8 @@ class Modem:
     async def _set_routing(self) -> None:
         """27.005 §3.4.1 ``+CNMI`` with fallbacks; ``+CSMS=1`` for acknowledged pushes."""
         store = ["2,1,0,2,0", "2,1,0,1,0", "1,1,0,2,0", "1,1,0,1,0", "2,1,0,0,0", "1,1,0,0,0"]
+        if self.config.report_mode == "direct":
+            store = ["2,1,0,1,0", "1,1,0,1,0", *store]
         candidates = store
         self.info.csms = 0
         if self.config.receive_mode == "direct":

@@ -94,7 +94,8 @@ class DeviceSpec:
 
 
 _DRIVER_KEYS = ("baudrate", "command_timeout", "prompt_timeout", "send_timeout", "smsc",
-                "storage", "receive_mode", "health_interval", "sweep_interval")
+                "storage", "receive_mode", "report_mode", "health_interval",
+                "sweep_interval")
 
 
 def parse_devices(raw: Any) -> list[DeviceSpec]:
