@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Callable
 
-from .contacts.models import migrate_contacts
 from .events.models import migrate_events
 from .models import MODELS, Meta, SchemaVersion, now_ms
 
@@ -36,8 +35,7 @@ def _v1_initial(db: "Database") -> None:
         Meta.insert(key=key, value=secrets.token_hex(16)).on_conflict_ignore().execute()
 
 
-MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial, migrate_events,
-                                                        migrate_contacts)
+MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial, migrate_events)
 
 
 def current_version(db: "Database") -> int:
