@@ -91,6 +91,10 @@ STEPS: list[tuple[str, str, list[Any], str | None]] = [
     ("send", "sms.send", ["SMS", "+33612345678", "Hello from Node", {"user_data": "42"}], None),
     ("get", "sms.get", ["$send"], None),
     ("timestamp", "system.get_timestamp", [], None),
+    ("subscribe", "webhooks.subscribe",
+     ["sms.mt.status_update", "https://example.org/hook", None], None),
+    ("subscribe_again", "webhooks.subscribe",
+     ["sms.mt.status_update", "https://example.org/hook", None], None),
     ("not_found", "sms.get", ["ZZZZZZZZ"], None),
     ("invalid_to", "sms.send", ["", "12", "x", None], None),
     ("bad_password", "sms.send", ["", "+33612345678", "x", None], "not-the-password"),
@@ -176,6 +180,12 @@ def test_callr_node_sdk_unchanged_over_https_on_443(tmp_path: Path) -> None:
     assert sms["user_data"] == "42" and sms["type"] == "OUT"
     [timestamp] = results["timestamp"]
     assert timestamp["kind"] == "success" and isinstance(timestamp["result"], int)
+    # webhooks.subscribe returns the Webhook object; the same again is CALLR's duplicate.
+    [hook] = results["subscribe"]
+    assert hook["kind"] == "success" and len(hook["result"]["hash"]) == 8
+    assert hook["result"]["type"] == "sms.mt.status_update"
+    assert [(e["kind"], e["message"], e["code"]) for e in results["subscribe_again"]] == [
+        ("error", "TYPE_ENDPOINT_DUPLICATE", 120)]
     # Application errors: code and message in the error callback, data null (the SDK
     # drops it), exactly once (HTTP 200).
     assert results["not_found"] == [

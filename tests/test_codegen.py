@@ -66,6 +66,8 @@ admin = Client(cfg["url"], login=cfg["admin_login"], password=cfg["admin_passwor
                login_as="user.login " + cfg["login"])
 step("login_as_get", lambda: admin.sms_get(sms_hash))
 step("count", lambda: alice.sms_get_count_for_body("Hello"))
+step("subscribe", lambda: alice.webhooks_subscribe("sms.mo", "http://127.0.0.1:9/hook", None))
+step("subscribe_again", lambda: alice.webhooks_subscribe("sms.mo", "http://127.0.0.1:9/hook"))
 step("not_found", lambda: alice.sms_get("ZZZZZZZZ"))
 step("invalid_to", lambda: alice.sms_send("", "12", "x"))
 step("bad_password", lambda: Client(cfg["url"], login=cfg["login"],
@@ -102,6 +104,8 @@ const admin = new Client(cfg.url, { login: cfg.admin_login, password: cfg.admin_
                                     loginAs: `user.login ${cfg.login}` });
 await step("login_as_get", () => admin.smsGet(hash));
 await step("count", () => alice.smsGetCountForBody("Hello"));
+await step("subscribe", () => alice.webhooksSubscribe("sms.mo", "http://127.0.0.1:9/hook", null));
+await step("subscribe_again", () => alice.webhooksSubscribe("sms.mo", "http://127.0.0.1:9/hook"));
 await step("not_found", () => alice.smsGet("ZZZZZZZZ"));
 await step("invalid_to", () => alice.smsSend("", "12", "x"));
 await step("bad_password", () => new Client(cfg.url, { login: cfg.login, password: "wrong" })
@@ -145,6 +149,8 @@ $admin = new Client($cfg['url'], login: $cfg['admin_login'], password: $cfg['adm
     loginAs: 'user.login ' . $cfg['login']);
 step('login_as_get', fn () => $admin->smsGet($hash));
 step('count', fn () => $alice->smsGetCountForBody('Hello'));
+step('subscribe', fn () => $alice->webhooksSubscribe('sms.mo', 'http://127.0.0.1:9/hook', null));
+step('subscribe_again', fn () => $alice->webhooksSubscribe('sms.mo', 'http://127.0.0.1:9/hook'));
 step('not_found', fn () => $alice->smsGet('ZZZZZZZZ'));
 step('invalid_to', fn () => $alice->smsSend('', '12', 'x'));
 step('bad_password', fn () => (new Client($cfg['url'], login: $cfg['login'], password: 'wrong'))
@@ -211,6 +217,12 @@ func main() {
     step("count", func() (rpcgw.CountForBody, error) {
         return alice.SmsGetCountForBody(ctx, "Hello", nil)
     })
+    for _, name := range []string{"subscribe", "subscribe_again"} {
+        step(name, func() (rpcgw.Webhook, error) {
+            return alice.WebhooksSubscribe(ctx, rpcgw.WebhookEventTypeSmsMo,
+                "http://127.0.0.1:9/hook", nil)
+        })
+    }
     step("not_found", func() (rpcgw.Sms, error) { return alice.SmsGet(ctx, "ZZZZZZZZ") })
     step("invalid_to", func() (rpcgw.Hash, error) { return alice.SmsSend(ctx, "", "12", "x", nil) })
     wrong := rpcgw.NewClient(url, rpcgw.BasicAuth(cfg["login"], "wrong"))
@@ -320,6 +332,11 @@ def check(out: dict[str, Any], lang: str) -> None:
     # An optional parameter left out is not sent: the gateway chose the encoding.
     assert out["count"]["result"]["parts"] == 1
     assert out["count"]["result"]["encoding"] == "GSM"
+
+    hook = out["subscribe"]["result"]
+    assert HASH.fullmatch(hook["hash"]) and hook["type"] == "sms.mo", (lang, hook)
+    duplicate = out["subscribe_again"]["error"]
+    assert (duplicate["code"], duplicate["message"]) == (120, "TYPE_ENDPOINT_DUPLICATE")
 
     not_found = out["not_found"]["error"]
     assert (not_found["code"], not_found["message"], not_found["http_status"]) == (
