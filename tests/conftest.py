@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import aiohttp
 import pytest
@@ -245,3 +245,12 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> N
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+@pytest.fixture
+async def receivers() -> Any:
+    """A factory of HTTP receivers on loopback that record what they get (events tests);
+    every receiver is closed at the end of the test."""
+    from .events_helpers import receiver_pool
+    async with receiver_pool() as make:
+        yield make

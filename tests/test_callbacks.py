@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,13 +14,8 @@ from rpcgw import errors
 from rpcgw.app import GATEWAY
 
 from .conftest import BOB, basic
-from .events_helpers import FAST, advance, receive, receiver_pool, settle
+from .events_helpers import FAST, advance, receive, settle
 
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Any]:
-    async with receiver_pool() as make:
-        yield make
 
 TO = "+33612345678"
 SIM_NUMBER = "+33700000001"

@@ -20,13 +20,7 @@ from rpcgw.models import Device, Sim, User, now_ms
 
 from .conftest import ADMIN, BOB, basic, free_port
 from .events_helpers import (FAST, Receiver, advance, device_change, gateway_pool, node_pool,
-                             receive, receiver_pool, settle, wait_until)
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Any]:
-    async with receiver_pool() as make:
-        yield make
+                             receive, settle, wait_until)
 
 
 @pytest.fixture

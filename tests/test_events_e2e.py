@@ -6,21 +6,13 @@ each step; these prove the same deliveries come out of the real pool and modems.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
-
-from .events_helpers import FAST, receiver_pool
+from .events_helpers import FAST
 from .pool_helpers import ADMIN_AUTH, eventually, start_pool_gateway
 
 TO = "+447700900123"
-
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Any]:
-    async with receiver_pool() as make:
-        yield make
 
 
 async def test_status_updates_reply_and_formats_through_the_modems(

@@ -10,7 +10,7 @@ import json
 import re
 import socket
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -22,13 +22,8 @@ from rpcgw.events.models import Webhook
 from rpcgw.events.http import PrivateAddressRefused, PublicOnlyResolver
 
 from .conftest import BOB, basic
-from .events_helpers import FAST, Receiver, advance, receive, receiver_pool, wait_until
+from .events_helpers import FAST, Receiver, advance, receive, wait_until
 
-
-@pytest.fixture
-async def receivers() -> AsyncIterator[Any]:
-    async with receiver_pool() as make:
-        yield make
 
 TO = "+33612345678"
 SIM_NUMBER = "+33700000001"
