@@ -15,7 +15,7 @@ import secrets
 from typing import TYPE_CHECKING, Callable
 
 from .events.models import migrate_events
-from .models import MODELS, Meta, SchemaVersion, now_ms
+from .models import MODELS, PARTIAL_INDEXES, Meta, SchemaVersion, now_ms
 
 if TYPE_CHECKING:
     from .db import Database
@@ -25,10 +25,9 @@ _ADVISORY_LOCK = 0x72706367  # "rpcg"
 
 def _v1_initial(db: "Database") -> None:
     db.pw.create_tables(MODELS, safe=True)
-    # The send queue: only messages waiting for a modem, in the order they are taken.
-    db.pw.execute_sql(
-        "CREATE INDEX IF NOT EXISTS message_queue ON message (priority DESC, id) "
-        "WHERE status = 'PENDING'")
+    for name, table, columns, unique, condition in PARTIAL_INDEXES:
+        db.pw.execute_sql(f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {name} "
+                          f"ON {table} ({columns}) WHERE {condition}")
     # Keys of this installation: the permutation behind message hashes, and the key that
     # encrypts stored secrets when the configuration gives none.
     for key in ("hash_key", "secret_key"):

@@ -120,7 +120,8 @@ class MessageService:
         self._sql_insert_values = "INSERT INTO message ({}) VALUES %s RETURNING id".format(
             ", ".join(columns))
         self._sql_insert_idem = insert + (
-            " ON CONFLICT (user_id, idempotency_key) DO NOTHING"
+            " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+            " DO NOTHING"
             + (" RETURNING id" if db.is_postgres else ""))
         self._sql_find_idem = (f"SELECT id FROM message WHERE user_id = {p} "
                                f"AND idempotency_key = {p}")
