@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES: tuple[str, ...] = ("rpcgw.tls", "rpcgw.codegen")
+COMMAND_MODULES: tuple[str, ...] = ("rpcgw.tls", "rpcgw.codegen", "rpcgw.contacts")
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:

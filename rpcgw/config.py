@@ -121,8 +121,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("campaign_priority", -10,
             "priority of campaign messages unless the campaign sets one (single sends "
             "default to 0, urgent ones to 100, so they overtake campaigns)"),
-    Setting("campaign_chunk_size", 500,
-            "messages a campaign creates per database transaction"),
+    Setting("campaign_chunk_size", 100,
+            "messages a campaign creates per database transaction (larger queues faster "
+            "but makes sends wait longer behind each transaction)"),
     Setting("campaign_poll_seconds", 1.0,
             "how often due campaigns are looked for (campaigns created by the command "
             "line or another gateway process, send_at reached)"),

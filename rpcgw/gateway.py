@@ -27,7 +27,7 @@ log = logging.getLogger("rpcgw")
 #: Features that run beside the API (modem pool, event delivery, ...).  Each module has
 #: ``attach(gateway) -> Component``; components start in this order, after the database
 #: and the core services, and stop in the reverse order.
-FEATURES: tuple[str, ...] = ("rpcgw.events", "rpcgw.pool")
+FEATURES: tuple[str, ...] = ("rpcgw.events", "rpcgw.pool", "rpcgw.contacts")
 
 
 class Component(Protocol):

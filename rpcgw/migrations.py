@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Callable
 
+from .contacts.models import migrate_contacts
 from .events.models import migrate_events
 from .models import MODELS, PARTIAL_INDEXES, Meta, SchemaVersion, now_ms
 
@@ -34,7 +35,8 @@ def _v1_initial(db: "Database") -> None:
         Meta.insert(key=key, value=secrets.token_hex(16)).on_conflict_ignore().execute()
 
 
-MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial, migrate_events)
+MIGRATIONS: tuple[Callable[["Database"], None], ...] = (_v1_initial, migrate_events,
+                                                        migrate_contacts)
 
 
 def current_version(db: "Database") -> int:

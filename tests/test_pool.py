@@ -45,10 +45,17 @@ async def test_200_messages_over_4_modems_one_failing_midway(gateway_factory: An
 
     grouped = traffic_by_text(gw)
     assert sorted(grouped) == sorted(texts)          # every message reached the network
-    assert all(len(records) == 1 for records in grouped.values())  # none twice
-    for text, (record,) in grouped.items():
-        assert record.complete and record.duplicate_parts == 0
+    for text, records in grouped.items():
+        complete = [r for r in records if r.complete]
+        assert len(complete) == 1, (text, records)  # delivered whole exactly once
+        (record,) = complete
+        assert record.duplicate_parts == 0
         assert record.parts == (2 if "long" in text else 1)  # all parts via one SIM
+        # The only leftover allowed: the first part of a long message that sim2 took
+        # just before the fault hit its second part (the message then went whole
+        # through another SIM).
+        for partial in (r for r in records if not r.complete):
+            assert partial.sim_name == "sim2" and partial.parts == 2, partial
     # sim2 was taken out of rotation once its failures piled up
     devices = {d["name"]: d for d in await rpc.call("devices.get_list", auth=ADMIN_AUTH)}
     assert devices["sim2"]["siminfo"][0]["state"] == "circuit_open"
