@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 #: Most jobs committed together; bounds the latency a very large group adds.
 MAX_GROUP = 512
+#: How often the SQLite WAL is checkpointed.
+CHECKPOINT_SECONDS = 1.0
 
 
 def open_peewee(url: str, *, synchronous: str = "FULL") -> peewee.Database:
@@ -69,6 +71,10 @@ def open_peewee(url: str, *, synchronous: str = "FULL") -> peewee.Database:
                 "synchronous": synchronous.upper(),
                 "foreign_keys": 1,
                 "busy_timeout": 10000,
+                # Checkpoints run in their own thread (Database._checkpoint_loop), not
+                # inside whichever commit crosses the threshold: with a large database a
+                # checkpoint and its fsync stalled every send queued behind it.
+                "wal_autocheckpoint": 0,
                 "cache_size": -16000,
                 "temp_store": "memory",
             },
@@ -151,6 +157,8 @@ class Database:
         self.param = self.pw.param
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers,
                                            thread_name_prefix="rpcgw-db-read")
@@ -178,8 +186,26 @@ class Database:
         self._writer = threading.Thread(target=self._write_loop, name="rpcgw-db-writer",
                                         daemon=True)
         self._writer.start()
+        if self.is_sqlite:
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop,
+                                                  name="rpcgw-db-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL back into the database every second (PASSIVE: never waits for
+        or blocks a writer), so commits stay short and the WAL does not grow."""
+        while not self._stop_checkpoints.wait(CHECKPOINT_SECONDS):
+            try:
+                with self.pw.connection_context():
+                    self.pw.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except peewee.DatabaseError as exc:
+                log.warning("WAL checkpoint failed: %s", exc)
 
     async def close(self) -> None:
+        self._stop_checkpoints.set()
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.join)
+            self._checkpointer = None
         if self._writer is not None:
             self._queue.put(None)
             await asyncio.get_running_loop().run_in_executor(None, self._writer.join)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -107,6 +108,11 @@ class SerialTransport:
                 port = serial.serial_for_url(url, baudrate=baudrate, timeout=0,
                                              write_timeout=0, exclusive=None)
                 port.reset_input_buffer()
+                sock = getattr(port, "_socket", None)
+                if sock is not None:
+                    # A modem exchange is many small writes each waiting for an answer:
+                    # Nagle's algorithm would hold them back behind delayed ACKs.
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 return port
 
         port = await asyncio.to_thread(do_open)
