@@ -91,12 +91,24 @@ def run_wrk(url: str, script: str, duration: int, connections: int) -> dict[str,
     return result
 
 
+def count_messages(database_url: str, db_path: str) -> int:
+    if database_url.startswith("sqlite"):
+        return sqlite3.connect(db_path).execute("SELECT count(*) FROM message").fetchone()[0]
+    import psycopg2
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM message")
+        return cur.fetchone()[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--database", metavar="URL",
+                        help="postgresql://... to measure PostgreSQL (default: a new SQLite "
+                             "file); the database should be empty")
     parser.add_argument("--workers", type=int, default=1,
                         help="rpcgw serve --workers (API processes sharing the port)")
     args = parser.parse_args()
@@ -109,8 +121,9 @@ def main() -> int:
     env = dict(os.environ, RPCGW_ADMIN_PASSWORD=PASSWORD, RPCGW_SIMULATED_MODEMS="0",
                RPCGW_LOG_LEVEL="WARNING")
     rpcgw = [sys.executable, "-m", "rpcgw.cli"]
+    database_url = args.database or f"sqlite:///{db_path}"
     gateway = subprocess.Popen(rpcgw + ["serve", "--port", str(gw_port), "--database",
-                                        f"sqlite:///{db_path}", "--workers",
+                                        database_url, "--workers",
                                         str(args.workers)], env=env,
                                stdout=subprocess.DEVNULL)
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), "asyncio"])
@@ -145,7 +158,7 @@ def main() -> int:
                     answered += res["requests"] * (args.batch if name == "batch" else 1)
                 print(f"round {r + 1} {name:7s} {res['rps']:9.0f} req/s  p50 {res['p50']:7.2f} ms"
                       f"  p99 {res['p99']:7.2f} ms  non-2xx {res['errors']}", flush=True)
-        stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM message").fetchone()[0]
+        stored = count_messages(database_url, db_path)
         med = {k: statistics.median(x["rps"] for x in v) for k, v in rows.items()}
         print()
         print(f"bare aiohttp (asyncio)     {med['bare']:9.0f} req/s (median of {args.rounds})")
