@@ -311,6 +311,20 @@ class Database:
         except Exception:  # noqa: BLE001 - the connection is already broken
             pass
 
+    def executemany(self, sql: str, rows: list[Any]) -> None:
+        """Run one statement for many rows, in few round trips.
+
+        psycopg2's ``executemany`` is one round trip per row; ``execute_batch`` sends
+        them in pages of statements.  For the writer thread's jobs."""
+        if not rows:
+            return
+        cursor = self.pw.cursor()
+        if self.is_postgres:
+            from psycopg2.extras import execute_batch
+            execute_batch(cursor, sql, rows, page_size=200)
+        else:
+            cursor.executemany(sql, rows)
+
     # -- reads -----------------------------------------------------------------------
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:

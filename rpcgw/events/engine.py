@@ -455,24 +455,24 @@ class DeliveryEngine:
             else:
                 retry.append((tries, next_at, answer.status, answer.latency_ms, error,
                               job.id, self.node))
-        cursor.executemany(
+        self.db.executemany(
             "INSERT INTO webhook_attempt (delivery_id, number, at, status_code, "
             f"latency_ms, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p})", attempts)
         if delivered:
             # Delivered even if the lease was lost meanwhile: the receiver has it.
-            cursor.executemany(
+            self.db.executemany(
                 f"UPDATE webhook_delivery SET status = '{DELIVERED}', attempts = {p}, "
                 f"delivered_at = {p}, last_status_code = {p}, last_latency_ms = {p}, "
                 "last_error = '', lease_owner = NULL, lease_until = NULL "
                 f"WHERE id = {p} AND status != '{DELIVERED}'", delivered)
         mine = f"WHERE id = {p} AND status = '{IN_FLIGHT}' AND lease_owner = {p}"
         if retry:
-            cursor.executemany(
+            self.db.executemany(
                 f"UPDATE webhook_delivery SET status = '{PENDING}', attempts = {p}, "
                 f"next_attempt_at = {p}, last_status_code = {p}, last_latency_ms = {p}, "
                 f"last_error = {p}, lease_owner = NULL, lease_until = NULL {mine}", retry)
         if dead:
-            cursor.executemany(
+            self.db.executemany(
                 f"UPDATE webhook_delivery SET status = '{DEAD}', attempts = {p}, "
                 f"last_status_code = {p}, last_latency_ms = {p}, last_error = {p}, "
                 f"lease_owner = NULL, lease_until = NULL {mine}", dead)

@@ -321,7 +321,7 @@ class Outbox:
             orjson.dumps(context).decode() if context is not None else None))
         event_id = cursor.fetchone()[0] if self.db.is_postgres else cursor.lastrowid
         give_up = now + self.max_age_ms
-        cursor.executemany(self._sql_delivery, [
+        self.db.executemany(self._sql_delivery, [
             (event_id, user_id, t.kind, t.webhook_id, t.callback_id, t.endpoint, t.format,
              t.chain, now, give_up, now) for t in targets])
 

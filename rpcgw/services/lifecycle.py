@@ -43,14 +43,11 @@ def record(db: "Database", changes: Iterable[Change]) -> list[Change]:
     batch = list(changes)
     if not batch:
         return batch
-    rows = [(c.message_id, c.old_status, c.new_status, c.at, c.error[:255]) for c in batch]
-    sql = "INSERT INTO status_change (message_id, old_status, new_status, at, error) VALUES "
-    if db.is_postgres:
-        from psycopg2.extras import execute_values
-        # psycopg2's executemany is one round trip per row; one VALUES list is one.
-        execute_values(db.pw.cursor(), sql + "%s", rows, page_size=1000)
-    else:
-        db.pw.cursor().executemany(sql + "(?, ?, ?, ?, ?)", rows)
+    p = db.param
+    db.executemany(
+        "INSERT INTO status_change (message_id, old_status, new_status, at, error) "
+        f"VALUES ({p}, {p}, {p}, {p}, {p})",
+        [(c.message_id, c.old_status, c.new_status, c.at, c.error[:255]) for c in batch])
     for listener in db.status_listeners:
         listener(batch)
     return batch
