@@ -18,7 +18,10 @@ the last hour, then the best signal).  Each claim starts a send on that SIM.
 A **send** encodes the PDUs (all parts on the same SIM, back to back), sends them, and
 records the outcome before the SIM is free again, so that a status report, however fast,
 finds its parts (a report that still arrives first is parked in ``unmatched_report`` and
-applied by ``store.mark_sent``).  Failures are classified by the GSM layer:
+applied by ``store.mark_sent``).  The same database job claims that SIM's next message
+when it may send again at once, so a busy SIM costs one database round trip per message,
+not two (the dispatcher's claim would be the second; measured: 0.81 → 0.95 of the sum
+of eight fast modems).  Failures are classified by the GSM layer:
 
 * permanent (bad number, barred): ERROR at once, the SIM is not blamed;
 * temporary or the SIM's fault (``+CMS ERROR`` 38/42/331, no network, modem gone, a
@@ -258,15 +261,18 @@ class ModemPool:
             free.append(slot)
         return free, max(0.01, next_check)
 
+    @staticmethod
+    def _view(slot: SimSlot, now: float) -> SlotView:
+        return SlotView(slot.sim_id, slot.device_id, slot.port.slot, slot.number,
+                        (slot.gate.sent_within(3600, now), -(slot.signal_dbm or -120)))
+
     async def _dispatch_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
             now = time.time()
             free, timeout = self._free_slots(now)
             if free:
-                views = [SlotView(s.sim_id, s.device_id, s.port.slot, s.number,
-                                  (s.gate.sent_within(3600, now), -(s.signal_dbm or -120)))
-                         for s in free]
+                views = [self._view(s, now) for s in free]
                 lease_ms = int(self.settings.pool_lease_seconds * 1000)
                 try:
                     claimed = await self.db.write(store.claim, self.db, self.node, views,
@@ -342,10 +348,21 @@ class ModemPool:
                                error=f"cannot encode the message: {exc}", code=11,
                                info="[11] Null PDU")
         else:
-            await self._record(store.mark_sent, self.db, job, slot.device_id, slot.port.slot,
-                               slot.number, references, now_ms())
+            # Claim this SIM's next message in the same transaction when it may send again
+            # at once (no pause to keep, not a probe, still ready).
+            done = time.time()
+            chain = (slot.ready() and not slot.probing and not slot.circuit_until
+                     and slot.gate.wait(done) == 0 and not self._stopping)
+            next_job = await self._record(
+                store.mark_sent_and_claim, self.db, job, slot.device_id, slot.port.slot,
+                slot.number, references, now_ms(), self.node,
+                self._view(slot, done) if chain else None,
+                int(self.settings.pool_lease_seconds * 1000))
             slot.sent += 1
             await self._sim_succeeded(slot)
+            if next_job is not None:
+                slot.assigned += 1
+                slot.inbox.put_nowait(next_job)
 
     async def _record(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """A send's outcome must reach the database: retry while it is unreachable."""
