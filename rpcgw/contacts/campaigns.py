@@ -18,7 +18,8 @@ from peewee import fn as sqlfn
 
 from .. import errors, status as st
 from ..models import Message, now_ms
-from ..timefmt import fmt_ms, parse_datetime
+from ..services.messages import date_param
+from ..timefmt import fmt_ms
 from . import store
 from .models import HOLD_MS, Campaign, Contact, ContactListMember
 
@@ -97,11 +98,7 @@ def prepare(messages: "MessageService", principal: "Principal", raw: dict[str, A
     lists = list(dict.fromkeys(raw["lists"]))
     send_at = None
     if raw.get("send_at"):
-        try:
-            send_at = parse_datetime(raw["send_at"])
-        except ValueError as exc:
-            raise errors.InvalidParams(str(exc), param="campaign",
-                                       field="campaign.send_at") from None
+        send_at = date_param(raw["send_at"], "campaign", "campaign.send_at")
     options = {k: v for k, v in (raw.get("options") or {}).items()
                if k in OPTION_KEYS and v is not None}
     priority = int(options.get("priority", default_priority))

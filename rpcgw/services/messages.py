@@ -45,6 +45,14 @@ _OPTION_KEYS = ("flash_message", "force_encoding", "nature", "user_data", "webho
                 "custom_ticket", "customer_id", "validity", "idempotency_key")
 
 
+def date_param(value: str, param: str, field: str | None = None) -> int:
+    """A ``YYYY-MM-DD[ HH:MM:SS]`` parameter as UTC ms, or INVALID_PARAM naming it."""
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise errors.InvalidParams(str(exc), param=param, field=field) from None
+
+
 @dataclass(slots=True)
 class NewMessage:
     """A validated outgoing message, ready to insert."""
@@ -150,11 +158,7 @@ class MessageService:
         now = now_ms()
         send_at = None
         if opts.get("send_at"):
-            try:
-                send_at = parse_datetime(opts["send_at"])
-            except ValueError as exc:
-                raise errors.InvalidParams(str(exc), param="options",
-                                           field="options.send_at") from None
+            send_at = date_param(opts["send_at"], "options", "options.send_at")
         validity = opts.get("validity") or self.settings.default_validity_minutes or None
         expires_at = None
         if validity:
@@ -388,18 +392,11 @@ class MessageService:
 
     async def get_list(self, principal: "Principal", sms_type: str, date_from: str,
                        date_to: str) -> list[dict[str, Any]]:
-        start = self._date(date_from, "from")
-        end = self._date(date_to, "to")
+        start = date_param(date_from, "from")
+        end = date_param(date_to, "to")
         if end < start:
             raise errors.InvalidParams("must not be before 'from'", param="to")
         return await self.db.read(self._get_list, principal.user_id, sms_type, start, end)
-
-    @staticmethod
-    def _date(value: str, param: str) -> int:
-        try:
-            return parse_datetime(value)
-        except ValueError as exc:
-            raise errors.InvalidParams(str(exc), param=param) from None
 
     def _get_list(self, user_id: int, sms_type: str, start: int, end: int) -> list[Any]:
         # "to" is inclusive to the second, as CALLR's dates have second precision.
@@ -440,11 +437,7 @@ class MessageService:
             query = query.where((Message.recipient == phone) | (Message.sender == phone))
         for key, op in (("date_from", "ge"), ("date_to", "le")):
             if f.get(key):
-                try:
-                    ms = parse_datetime(f[key])
-                except ValueError as exc:
-                    raise errors.InvalidParams(str(exc), param="filters",
-                                               field=f"filters.{key}") from None
+                ms = date_param(f[key], "filters", f"filters.{key}")
                 query = query.where(Message.created_at >= ms if op == "ge"
                                     else Message.created_at < ms + 1000)
         if f.get("text"):
