@@ -255,6 +255,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The event loop and the database writer thread share the GIL.  The writer gives it
+    # up around every SQLite call and then waits for the loop to hand it back, which a
+    # busy loop does only every switch interval (5 ms by default): a writer job of a
+    # few statements took 10–20 ms under load and every SIM waited for it.  1 ms keeps
+    # those waits short at no measurable CPU cost (docs/benchmarks.md).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     try:
         import uvloop
         uvloop.run(_serve(settings))

@@ -44,6 +44,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sqlite_synchronous", "FULL",
             "SQLite synchronous pragma: FULL fsyncs every (group) commit before a send is "
             "acknowledged; NORMAL survives a process crash but not a power loss"),
+    Setting("switch_interval_ms", 1.0,
+            "Python's thread switch interval (sys.setswitchinterval): how long the event "
+            "loop may keep the GIL from the database writer thread"),
     Setting("auth_cache_seconds", 60.0,
             "how long a verified login/password is trusted without re-hashing; changes made "
             "on this node take effect at once, on other nodes within this time"),

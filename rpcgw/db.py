@@ -26,10 +26,11 @@ import functools
 import logging
 import os
 import queue
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
@@ -45,8 +46,14 @@ T = TypeVar("T")
 
 #: Most jobs committed together; bounds the latency a very large group adds.
 MAX_GROUP = 512
-#: How often the SQLite WAL is checkpointed.
-CHECKPOINT_SECONDS = 1.0
+#: How often the SQLite WAL is checkpointed.  Often, so that each checkpoint has little
+#: to copy: a checkpoint ends with an fsync of the database file, and on ext4 the
+#: writer's next commit (its own fsync of the WAL) waits behind it.  Checkpointing every
+#: second under a steady load made one commit in a hundred wait 300–900 ms; every 0.1 s
+#: keeps that wait to a few ms (docs/benchmarks.md).  An empty WAL makes it a no-op.
+CHECKPOINT_SECONDS = 0.1
+#: Bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER: 999 before 3.32).
+_SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def open_peewee(url: str, *, synchronous: str = "FULL") -> peewee.Database:
@@ -310,6 +317,29 @@ class Database:
             self.pw.close()
         except Exception:  # noqa: BLE001 - the connection is already broken
             pass
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        """``INSERT INTO table (columns) VALUES (…), (…), …``: many rows in one statement.
+
+        For the writer thread's jobs.  One statement instead of ``executemany``'s one
+        step per row matters beyond the round trips: sqlite3 releases the GIL around
+        every step and must win it back from the event loop each time, so a job of a
+        hundred rows queued a hundred times behind the loop."""
+        if not rows:
+            return
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+        cursor = self.pw.cursor()
+        if self.is_postgres:
+            from psycopg2.extras import execute_values
+            execute_values(cursor, head + " %s", rows, page_size=1000)
+            return
+        width = len(columns)
+        one = "(" + ", ".join("?" * width) + ")"
+        step = max(1, _SQLITE_MAX_VARIABLES // width)
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            cursor.execute(f"{head} {', '.join([one] * len(chunk))}",
+                           [value for row in chunk for value in row])
 
     def executemany(self, sql: str, rows: list[Any]) -> None:
         """Run one statement for many rows, in few round trips.

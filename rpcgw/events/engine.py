@@ -455,9 +455,8 @@ class DeliveryEngine:
             else:
                 retry.append((tries, next_at, answer.status, answer.latency_ms, error,
                               job.id, self.node))
-        self.db.executemany(
-            "INSERT INTO webhook_attempt (delivery_id, number, at, status_code, "
-            f"latency_ms, error) VALUES ({p}, {p}, {p}, {p}, {p}, {p})", attempts)
+        self.db.insert_rows("webhook_attempt", ("delivery_id", "number", "at", "status_code",
+                                                "latency_ms", "error"), attempts)
         if delivered:
             # Delivered even if the lease was lost meanwhile: the receiver has it.
             self.db.executemany(

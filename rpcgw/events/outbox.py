@@ -43,8 +43,8 @@ from ..services.lifecycle import Change, DeviceChange
 from ..timefmt import fmt_ms
 from . import formats
 from .filters import InvalidFilter, TextFilter, callback_event
-from .models import (KIND_CALLBACK, KIND_MESSAGE, KIND_STATUS, KIND_WEBHOOK, Callback,
-                     EventsVersion, Webhook)
+from .models import (KIND_CALLBACK, KIND_MESSAGE, KIND_STATUS, KIND_WEBHOOK, PENDING,
+                     Callback, EventsVersion, Webhook)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rpcgw.events")
 
 VIEW_CHECK_SECONDS = 1.0
+_DELIVERY_COLUMNS = ("event_id", "user_id", "kind", "webhook_id", "callback_id", "endpoint",
+                     "format", "chain", "status", "attempts", "next_attempt_at", "give_up_at",
+                     "created_at", "last_error")
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -117,11 +120,6 @@ class Outbox:
         self._sql_event = ("INSERT INTO webhook_event (public_id, type, message_id, "
                            f"device_id, at, data, context) VALUES ({p}, {p}, {p}, {p}, "
                            f"{p}, {p}, {p}){returning}")
-        self._sql_delivery = (
-            "INSERT INTO webhook_delivery (event_id, user_id, kind, webhook_id, "
-            "callback_id, endpoint, format, chain, status, attempts, next_attempt_at, "
-            "give_up_at, created_at, last_error) VALUES "
-            f"({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending', 0, {p}, {p}, {p}, '')")
 
     # -- registration and the view -------------------------------------------------
 
@@ -321,9 +319,9 @@ class Outbox:
             orjson.dumps(context).decode() if context is not None else None))
         event_id = cursor.fetchone()[0] if self.db.is_postgres else cursor.lastrowid
         give_up = now + self.max_age_ms
-        self.db.executemany(self._sql_delivery, [
+        self.db.insert_rows("webhook_delivery", _DELIVERY_COLUMNS, [
             (event_id, user_id, t.kind, t.webhook_id, t.callback_id, t.endpoint, t.format,
-             t.chain, now, give_up, now) for t in targets])
+             t.chain, PENDING, 0, now, give_up, now, "") for t in targets])
 
     # -- SIM and device changes ------------------------------------------------------
 

@@ -43,10 +43,8 @@ def record(db: "Database", changes: Iterable[Change]) -> list[Change]:
     batch = list(changes)
     if not batch:
         return batch
-    p = db.param
-    db.executemany(
-        "INSERT INTO status_change (message_id, old_status, new_status, at, error) "
-        f"VALUES ({p}, {p}, {p}, {p}, {p})",
+    db.insert_rows(
+        "status_change", ("message_id", "old_status", "new_status", "at", "error"),
         [(c.message_id, c.old_status, c.new_status, c.at, c.error[:255]) for c in batch])
     for listener in db.status_listeners:
         listener(batch)

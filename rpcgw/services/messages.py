@@ -122,6 +122,7 @@ class MessageService:
                    "device_id", "sim", "customer_id", "custom_ticket", "status_url",
                    "webhook_endpoint", "idempotency_key", "campaign_id", "created_at",
                    "updated_at", "attempts")
+        self._columns = columns
         insert = "INSERT INTO message ({}) VALUES ({})".format(
             ", ".join(columns), ", ".join([p] * len(columns)))
         self._sql_insert = insert + (" RETURNING id" if db.is_postgres else "")
@@ -260,7 +261,7 @@ class MessageService:
             return [cursor.lastrowid]
         # The writer holds SQLite's write lock (BEGIN IMMEDIATE) for the whole
         # transaction, so the rows get consecutive rowids ending at the new maximum.
-        cursor.executemany(self._sql_insert, rows)
+        self.db.insert_rows("message", self._columns, rows)
         cursor.execute("SELECT max(id) FROM message")
         last = cursor.fetchone()[0]
         return list(range(last - len(rows) + 1, last + 1))
