@@ -370,6 +370,9 @@ class Modem:
         self._lock = asyncio.Lock()
         self._jobs: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = (
             asyncio.Queue())
+        #: Set while no storage job waits or runs: submits wait for it (send_pdus).
+        self._storage_idle = asyncio.Event()
+        self._storage_idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._trace: deque[str] = deque(maxlen=config.trace_lines)
         self.failure: asyncio.Future[ModemError] = asyncio.get_running_loop().create_future()
@@ -489,6 +492,7 @@ class Modem:
     def _enqueue(self, job: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._jobs.put_nowait((job, future))
+        self._storage_idle.clear()
         return future
 
     async def _work_loop(self) -> None:
@@ -496,6 +500,8 @@ class Modem:
         while True:
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError
+            if self._jobs.empty():
+                self._storage_idle.set()
             job, future = await self._jobs.get()
             if self.failed:
                 if not future.done():
@@ -888,6 +894,14 @@ class Modem:
     async def send_pdus(self, parts: Sequence[pdu.EncodedPdu]) -> list[int | None]:
         """Send the parts back to back while holding the command lock (27.005 §3.5.1)."""
         references: list[int | None] = []
+        # Stored status reports and messages are read (and handed to the host) before
+        # the next submit.  Reading one takes several commands and a submit one: a SIM
+        # sending back to back would otherwise read reports slower than they arrive
+        # until its report memory is full, and the network drops what does not fit.
+        # Bounded, so that a wedged storage job cannot stop sending.
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(self.config.command_timeout):
+                await self._storage_idle.wait()
         async with self._lock:
             for number, part in enumerate(parts, start=1):
                 try:

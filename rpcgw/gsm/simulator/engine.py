@@ -1193,7 +1193,9 @@ class ModemEngine:
             if ds == 2:
                 mem = self.config.status_report_memory
                 index = self.stores[mem].add(StoredSms(0, pdu_hex, tpdu_length))
-                if index is not None:
+                if index is None:
+                    log.warning("%s: %s full, status report dropped", self.config.name, mem)
+                else:
                     self._indication(f'+CDSI: "{mem}",{index}')
             # ds=0: 27.005 says no status report is routed to the TE; it is dropped.
             return
