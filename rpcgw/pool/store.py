@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .. import status as st
 from ..gsm import pdu
-from ..models import IncomingPart, Message, MessagePart, UnmatchedReport
+from ..models import IncomingPart, Message, UnmatchedReport
 from ..services import lifecycle
 from ..services.lifecycle import Change
 
@@ -55,6 +55,8 @@ class Job:
     attempts: int
 
 
+_PART_COLUMNS = ("message_id", "seq", "device_id", "sim", "reference", "recipient", "sent_at",
+                 "status")
 _CLAIM_COLUMNS = ("id", "user_id", "sender", "recipient", "text", "encoding", "parts",
                   "flash", "expires_at", "attempts", "device_id", "sim", "last_sim_id")
 
@@ -132,26 +134,33 @@ def mark_sent(db: "Database", job: Job, device_id: int, slot: int, number: str,
 
     Reports that arrived before this job ran (a fast network) wait in
     ``unmatched_report``; they are applied here, in the same transaction.
+
+    This and :func:`apply_report` run for every message a SIM sends, while the SIM waits
+    for them: plain SQL, no query building.
     """
-    Message.update(status=st.SENT, sent_at=now, sent_device_id=device_id, sent_sim=slot,
-                   sender=Message.sender if job.sender else number, lease_owner=None,
-                   lease_until=None, updated_at=now, result_info=st.RESULT_INFO[st.SENT],
-                   status_error="").where(Message.id == job.id).execute()
-    MessagePart.insert_many(
-        [(job.id, seq, device_id, slot, ref if ref is not None else -1, job.recipient, now)
-         for seq, ref in enumerate(references, start=1)],
-        fields=[MessagePart.message, MessagePart.seq, MessagePart.device_id, MessagePart.sim,
-                MessagePart.reference, MessagePart.recipient, MessagePart.sent_at]).execute()
+    p = db.param
+    cursor = db.pw.cursor()
+    cursor.execute(
+        f"UPDATE message SET status = '{st.SENT}', sent_at = {p}, sent_device_id = {p}, "
+        f"sent_sim = {p}, sender = {p}, lease_owner = NULL, lease_until = NULL, "
+        f"updated_at = {p}, result_info = {p}, status_error = '' WHERE id = {p}",
+        (now, device_id, slot, job.sender or number, now, st.RESULT_INFO[st.SENT], job.id))
+    db.insert_rows(
+        "message_part", _PART_COLUMNS,
+        [(job.id, seq, device_id, slot, ref if ref is not None else -1, job.recipient, now,
+          st.SENT) for seq, ref in enumerate(references, start=1)])
     lifecycle.record(db, [Change(job.id, job.user_id, "OUT", st.SENDING, st.SENT, now)])
-    early = list(UnmatchedReport.select().where(
-        UnmatchedReport.device_id == device_id, UnmatchedReport.sim == slot,
-        UnmatchedReport.reference.in_([r for r in references if r is not None] or [-1]),
-        UnmatchedReport.received_at >= now - 600_000))
+    known = [r for r in references if r is not None] or [-1]
+    cursor.execute(
+        "SELECT id, reference, recipient, report_status, received_at FROM unmatched_report "
+        f"WHERE device_id = {p} AND sim = {p} AND received_at >= {p} "
+        f"AND reference IN ({', '.join([p] * len(known))})",
+        (device_id, slot, now - 600_000, *known))
     applied = 0
-    for report in early:
-        if apply_report(db, device_id, slot, report.reference, report.recipient,
-                        report.report_status, report.received_at, keep_unmatched=False):
-            report.delete_instance()
+    for report_id, reference, recipient, report_status, received_at in cursor.fetchall():
+        if apply_report(db, device_id, slot, reference, recipient, report_status,
+                        received_at, keep_unmatched=False):
+            db.pw.cursor().execute(f"DELETE FROM unmatched_report WHERE id = {p}", (report_id,))
             applied += 1
     return applied
 
@@ -224,31 +233,35 @@ def apply_report(db: "Database", device_id: int, slot: int, reference: int,
     False when nothing matched; the report is then kept in ``unmatched_report``.
     """
     outcome = pdu.status_outcome(report_status)
-    candidates = (MessagePart.select()
-                  .where(MessagePart.device_id == device_id, MessagePart.sim == slot,
-                         MessagePart.reference == reference,
-                         MessagePart.sent_at >= at - REPORT_WINDOW_MS,
-                         MessagePart.status == st.SENT)
-                  .order_by(MessagePart.sent_at.desc(), MessagePart.id.desc()).limit(8))
-    part = next((c for c in candidates if _same_number(c.recipient, recipient)), None)
+    p = db.param
+    cursor = db.pw.cursor()
+    cursor.execute(
+        "SELECT id, message_id, recipient FROM message_part "
+        f"WHERE device_id = {p} AND sim = {p} AND reference = {p} AND sent_at >= {p} "
+        f"AND status = '{st.SENT}' ORDER BY sent_at DESC, id DESC LIMIT 8",
+        (device_id, slot, reference, at - REPORT_WINDOW_MS))
+    part = next((row for row in cursor.fetchall() if _same_number(row[2], recipient)), None)
     if part is None:
         if keep_unmatched:
             UnmatchedReport.create(device_id=device_id, sim=slot, reference=reference,
                                    recipient=recipient or "", report_status=report_status,
                                    received_at=at, pdu=pdu_hex)
         return False
+    part_id, message_id, _ = part
     if outcome == "pending":  # the SC keeps trying: a final report will follow
-        MessagePart.update(report_status=report_status, report_at=at).where(
-            MessagePart.id == part.id).execute()
+        cursor.execute(f"UPDATE message_part SET report_status = {p}, report_at = {p} "
+                       f"WHERE id = {p}", (report_status, at, part_id))
         return True
     new_part_status = st.DELIVERED if outcome == "delivered" else st.FAILED
-    MessagePart.update(status=new_part_status, report_status=report_status,
-                       report_at=at).where(MessagePart.id == part.id).execute()
-    message = Message.get_by_id(part.message_id)
-    if message.status != st.SENT:
+    cursor.execute(f"UPDATE message_part SET status = {p}, report_status = {p}, "
+                   f"report_at = {p} WHERE id = {p}",
+                   (new_part_status, report_status, at, part_id))
+    cursor.execute(f"SELECT status, user_id FROM message WHERE id = {p}", (message_id,))
+    status, user_id = cursor.fetchone()
+    if status != st.SENT:
         return True  # already final (e.g. expired, or failed by another part)
-    statuses = [p.status for p in MessagePart.select(MessagePart.status).where(
-        MessagePart.message == part.message_id)]
+    cursor.execute(f"SELECT status FROM message_part WHERE message_id = {p}", (message_id,))
+    statuses = [row[0] for row in cursor.fetchall()]
     if st.FAILED in statuses:
         new_status = st.FAILED
     elif all(s == st.DELIVERED for s in statuses):
@@ -258,10 +271,10 @@ def apply_report(db: "Database", device_id: int, slot: int, reference: int,
     error = "" if new_status == st.DELIVERED else pdu.status_description(report_status)
     info = (st.RESULT_INFO[st.DELIVERED] if new_status == st.DELIVERED
             else f"[{report_status}] {error}")
-    Message.update(status=new_status, updated_at=at, status_error=error[:255],
-                   result_info=info[:255]).where(Message.id == message.id).execute()
-    lifecycle.record(db, [Change(message.id, message.user_id, "OUT", st.SENT, new_status, at,
-                                 error)])
+    cursor.execute(f"UPDATE message SET status = {p}, updated_at = {p}, status_error = {p}, "
+                   f"result_info = {p} WHERE id = {p}",
+                   (new_status, at, error[:255], info[:255], message_id))
+    lifecycle.record(db, [Change(message_id, user_id, "OUT", st.SENT, new_status, at, error)])
     return True
 
 
