@@ -28,10 +28,12 @@ ENDPOINTS = ("/json-rpc/v1.1/", "/json-rpc/v1.1", "/")
 GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 
 
+_HEADERS = {"Content-Type": CONTENT_TYPE}
+
+
 def _reply(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    response = web.Response(body=body, status=status, headers=headers)
-    response.headers["Content-Type"] = CONTENT_TYPE
-    return response
+    return web.Response(body=body, status=status,
+                        headers={**headers, **_HEADERS} if headers else _HEADERS)
 
 
 def _guess_id(body: bytes) -> Any:

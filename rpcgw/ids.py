@@ -5,7 +5,8 @@ construction (random 8-character strings collide after a few million messages), 
 column or index to keep, and ``sms.get(hash)`` maps straight back to the primary key.
 The permutation is a 4-round Feistel network over 42 bits with cycle walking to stay
 below 36**8, keyed by a secret made once per installation, so hashes do not reveal
-how many messages were sent (it hides volume; it is not meant to resist cryptanalysis).  Different object kinds use different keys.
+how many messages were sent (it hides volume; it is not meant to resist cryptanalysis).
+Different object kinds use different keys.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _HALF_MASK = (1 << _HALF_BITS) - 1
 _ROUNDS = 4
 _MASK64 = (1 << 64) - 1
 _VALID = re.compile(r"[0-9A-Za-z]{8}")
+#: Base-36 digit pairs "00" … "ZZ", for encoding two digits at a time.
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
 
 
 class HashCodec:
@@ -60,16 +63,25 @@ class HashCodec:
         return (left << _HALF_BITS) | right
 
     def encode(self, ident: int) -> str:
+        """The hash of ``ident``.  Runs on every send: ``_permute`` and the base-36
+        digits are written out inline here (half the time of the plain loops)."""
         if not 0 < ident < DOMAIN:
             raise ValueError(f"id {ident} outside the hash domain")
-        value = self._permute(ident)
-        while value >= DOMAIN:  # cycle walking keeps the result inside 36**8
-            value = self._permute(value)
-        chars = []
-        for _ in range(LENGTH):
-            value, digit = divmod(value, 36)
-            chars.append(ALPHABET[digit])
-        return "".join(reversed(chars))
+        keys = self._round_keys
+        value = ident
+        while True:  # cycle walking keeps the result inside 36**8
+            left, right = value >> _HALF_BITS, value & _HALF_MASK
+            for key in keys:
+                z = (right ^ key) & _MASK64
+                z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+                z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+                left, right = right, left ^ ((z ^ (z >> 31)) & _HALF_MASK)
+            value = (left << _HALF_BITS) | right
+            if value < DOMAIN:
+                break
+        high, low = divmod(value, 1296 * 1296)
+        return (_PAIRS[high // 1296] + _PAIRS[high % 1296]
+                + _PAIRS[low // 1296] + _PAIRS[low % 1296])
 
     def decode(self, text: str) -> int | None:
         """The id behind a hash, or None when ``text`` cannot be one of ours."""
