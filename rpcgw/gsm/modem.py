@@ -969,20 +969,16 @@ class Modem:
 
     @contextlib.asynccontextmanager
     async def _memory(self, memory: str) -> AsyncIterator[None]:
-        """Point mem1 at ``memory`` for the duration (27.005 §3.2.2)."""
-        previous = self._current_mem1
-        if memory == previous:
-            yield
-            return
-        await self.command(f'AT+CPMS="{memory}"')
-        self._current_mem1 = memory
-        try:
-            yield
-        finally:
-            # Must not raise: it would replace the exception (or cancellation) in flight.
-            with contextlib.suppress(ModemError):
-                await self.command(f'AT+CPMS="{previous}"')
-                self._current_mem1 = previous
+        """Point mem1 at ``memory`` for the duration (27.005 §3.2.2).
+
+        mem1 is left there afterwards: every command that reads or deletes stored
+        messages runs inside this context, which selects the memory it needs, so
+        switching back would only cost a command per stored report (status reports
+        often live in ``SR`` while incoming messages live in ``SM``)."""
+        if memory != self._current_mem1:
+            await self.command(f'AT+CPMS="{memory}"')
+            self._current_mem1 = memory
+        yield
 
     async def list_stored(self, memory: str | None = None) -> list[StoredMessage]:
         """``AT+CMGL=4``: every message in ``memory`` (27.005 §4.1)."""
