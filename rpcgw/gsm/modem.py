@@ -301,6 +301,9 @@ TransportFactory = Callable[[str], Awaitable[Transport]]
 
 # --------------------------------------------------------------------- masking
 
+#: Stored messages and reports waiting to be read at which a submit waits for them all
+#: (``Modem.send_pdus``): far below any SIM's report memory (20–50 entries).
+STORAGE_BACKLOG = 4
 _PDU_RE = re.compile(r"\b[0-9A-Fa-f]{24,}\b")
 _NUMBER_RE = re.compile(r"\+?\d{6,}")
 
@@ -894,14 +897,17 @@ class Modem:
     async def send_pdus(self, parts: Sequence[pdu.EncodedPdu]) -> list[int | None]:
         """Send the parts back to back while holding the command lock (27.005 §3.5.1)."""
         references: list[int | None] = []
-        # Stored status reports and messages are read (and handed to the host) before
-        # the next submit.  Reading one takes several commands and a submit one: a SIM
-        # sending back to back would otherwise read reports slower than they arrive
-        # until its report memory is full, and the network drops what does not fit.
-        # Bounded, so that a wedged storage job cannot stop sending.
-        with contextlib.suppress(asyncio.TimeoutError):
-            async with asyncio.timeout(self.config.command_timeout):
-                await self._storage_idle.wait()
+        # Stored status reports and messages must not pile up: reading one takes several
+        # commands and a submit one, so a SIM sending back to back would read reports
+        # slower than they arrive until its report memory is full, and the network drops
+        # what does not fit.  Once a few wait, they are all read (and handed to the
+        # host) before the next submit; below that they are read between submits, and
+        # a submit does not wait for the database commit of each report.  Bounded, so
+        # that a wedged storage job cannot stop sending.
+        if self._jobs.qsize() >= STORAGE_BACKLOG:
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(self.config.command_timeout):
+                    await self._storage_idle.wait()
         async with self._lock:
             for number, part in enumerate(parts, start=1):
                 try:
