@@ -63,23 +63,12 @@ class HashCodec:
         return (left << _HALF_BITS) | right
 
     def encode(self, ident: int) -> str:
-        """The hash of ``ident``.  Runs on every send: ``_permute`` and the base-36
-        digits are written out inline here (half the time of the plain loops)."""
         if not 0 < ident < DOMAIN:
             raise ValueError(f"id {ident} outside the hash domain")
-        keys = self._round_keys
-        value = ident
-        while True:  # cycle walking keeps the result inside 36**8
-            left, right = value >> _HALF_BITS, value & _HALF_MASK
-            for key in keys:
-                z = (right ^ key) & _MASK64
-                z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-                z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-                left, right = right, left ^ ((z ^ (z >> 31)) & _HALF_MASK)
-            value = (left << _HALF_BITS) | right
-            if value < DOMAIN:
-                break
-        high, low = divmod(value, 1296 * 1296)
+        value = self._permute(ident)
+        while value >= DOMAIN:  # cycle walking keeps the result inside 36**8
+            value = self._permute(value)
+        high, low = divmod(value, 1296 * 1296)  # base 36, two digits at a time
         return (_PAIRS[high // 1296] + _PAIRS[high % 1296]
                 + _PAIRS[low // 1296] + _PAIRS[low % 1296])
 

@@ -373,9 +373,6 @@ class Modem:
         self._lock = asyncio.Lock()
         self._jobs: asyncio.Queue[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = (
             asyncio.Queue())
-        #: Set while no storage job waits or runs: submits wait for it (send_pdus).
-        self._storage_idle = asyncio.Event()
-        self._storage_idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._trace: deque[str] = deque(maxlen=config.trace_lines)
         self.failure: asyncio.Future[ModemError] = asyncio.get_running_loop().create_future()
@@ -495,7 +492,6 @@ class Modem:
     def _enqueue(self, job: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._jobs.put_nowait((job, future))
-        self._storage_idle.clear()
         return future
 
     async def _work_loop(self) -> None:
@@ -503,28 +499,33 @@ class Modem:
         while True:
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError
-            if self._jobs.empty():
-                self._storage_idle.set()
             job, future = await self._jobs.get()
-            if self.failed:
-                if not future.done():
-                    future.set_exception(ModemUnavailable("connection failed"))
-                    future.exception()
-                continue
             try:
-                result = await job()
-            except ModemError as exc:
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()  # retrieved: callers may have gone
-            except Exception as exc:  # a bug: keep the worker alive, say it loudly
-                self.log.exception("storage job failed")
-                if not future.done():
-                    future.set_exception(exc)
-                    future.exception()
-            else:
-                if not future.done():
-                    future.set_result(result)
+                await self._run_job(job, future)
+            finally:
+                self._jobs.task_done()  # send_pdus may wait for the queue to drain
+
+    async def _run_job(self, job: Callable[[], Awaitable[Any]],
+                       future: asyncio.Future[Any]) -> None:
+        if self.failed:
+            if not future.done():
+                future.set_exception(ModemUnavailable("connection failed"))
+                future.exception()
+            return
+        try:
+            result = await job()
+        except ModemError as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: callers may have gone
+        except Exception as exc:  # a bug: keep the worker alive, say it loudly
+            self.log.exception("storage job failed")
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()
+        else:
+            if not future.done():
+                future.set_result(result)
 
     # -------------------------------------------------------------- commands
 
@@ -907,7 +908,7 @@ class Modem:
         if self._jobs.qsize() >= STORAGE_BACKLOG:
             with contextlib.suppress(asyncio.TimeoutError):
                 async with asyncio.timeout(self.config.command_timeout):
-                    await self._storage_idle.wait()
+                    await self._jobs.join()
         async with self._lock:
             for number, part in enumerate(parts, start=1):
                 try:
@@ -975,7 +976,7 @@ class Modem:
 
     @contextlib.asynccontextmanager
     async def _memory(self, memory: str) -> AsyncIterator[None]:
-        """Point mem1 at ``memory`` for the duration (27.005 §3.2.2).
+        """Point mem1 at ``memory`` for the commands in the block (27.005 §3.2.2).
 
         mem1 is left there afterwards: every command that reads or deletes stored
         messages runs inside this context, which selects the memory it needs, so

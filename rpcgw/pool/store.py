@@ -160,7 +160,7 @@ def mark_sent(db: "Database", job: Job, device_id: int, slot: int, number: str,
     for report_id, reference, recipient, report_status, received_at in cursor.fetchall():
         if apply_report(db, device_id, slot, reference, recipient, report_status,
                         received_at, keep_unmatched=False):
-            db.pw.cursor().execute(f"DELETE FROM unmatched_report WHERE id = {p}", (report_id,))
+            cursor.execute(f"DELETE FROM unmatched_report WHERE id = {p}", (report_id,))
             applied += 1
     return applied
 
