@@ -4,12 +4,24 @@ Peewee is synchronous, so no query runs on the event loop:
 
 * **Writes** go to one writer thread that owns a connection.  Callers ``await
   db.write(fn, *args)``; the thread takes every job waiting in its queue, runs them all in
-  one transaction and commits once (group commit), then resolves their futures.  With
-  SQLite in WAL mode and ``synchronous=FULL`` a commit is one fsync, so fifty concurrent
-  ``sms.send`` calls cost one fsync instead of fifty, and each is acknowledged only after
-  the commit that holds it.  If any job in a group raises, the transaction is rolled back
-  and every job of the group is re-run in a transaction of its own, so one bad job cannot
-  fail or commit the others.  Jobs must therefore only touch the database.
+  one transaction and commits once (group commit), then resolves their futures once the
+  commit is durable, so fifty concurrent ``sms.send`` calls cost one fsync instead of
+  fifty, and each is acknowledged only after the commit that holds it reached the disk.
+  If any job in a group raises, the transaction is rolled back and every job of the group
+  is re-run in a transaction of its own, so one bad job cannot fail or commit the others.
+  Jobs must therefore only touch the database.
+* **Durability is pipelined** on SQLite with ``sqlite_synchronous = "FULL"`` (the
+  default).  SQLite's own FULL mode fsyncs the WAL inside every commit, while the writer
+  holds the write lock: the next group (and every other process's writer) waits for the
+  disk.  Instead the connections run with ``synchronous=NORMAL`` (a commit appends to
+  the WAL and returns) and a syncer thread fsyncs the WAL after each commit, outside
+  the lock; a group's futures are resolved only after an fsync that began after its
+  commit.  So the writer runs group N+1 while group N's fsync is in flight, and one
+  fsync covers every group committed before it began (WAL frames are appended in
+  order, and fsync writes the whole file).  What a caller awaits is unchanged: nothing
+  is acknowledged before it is on disk.  What differs: another connection can *read* a
+  commit during the fraction of a millisecond before its fsync; anything that acts on a
+  write (a modem's claim is a write job) waits for a later fsync that covers both.
 * **Reads** run in a small thread pool, each with a pooled connection.  SQLite in WAL
   mode lets them proceed while the writer commits.
 
@@ -155,8 +167,14 @@ class Database:
 
     def __init__(self, url: str, *, synchronous: str = "FULL", readers: int = 4) -> None:
         self.url = url
-        self.pw = open_peewee(url, synchronous=synchronous)
+        mode = synchronous.upper()
+        #: FULL on SQLite: commits with NORMAL, fsynced by the syncer thread (module doc).
+        self.pipelined = mode == "FULL" and urlsplit(url).scheme.lower() == "sqlite"
+        self.pw = open_peewee(url, synchronous="NORMAL" if self.pipelined else mode)
         self.is_sqlite = isinstance(self.pw, peewee.SqliteDatabase)
+        self._wal_path = self.pw.database + "-wal" if self.is_sqlite else ""
+        self._syncs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._syncer: threading.Thread | None = None
         self._write_lock = (_FileLock(self.pw.database + ".writelock") if self.is_sqlite
                             else contextlib.nullcontext())
         self.is_postgres = not self.is_sqlite
@@ -175,9 +193,11 @@ class Database:
         self.status_listeners: list[Callable[[list[Any]], None]] = []
         #: The same for SIM/device state changes (``lifecycle.record_device``).
         self.device_listeners: list[Callable[[list[Any]], None]] = []
-        #: Number of groups and jobs committed, for benchmarks and tests.
+        #: Number of groups and jobs committed, and of WAL fsyncs made by the syncer
+        #: thread, for benchmarks and tests.
         self.groups_committed = 0
         self.jobs_committed = 0
+        self.wal_syncs = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -186,6 +206,7 @@ class Database:
         database_proxy.initialize(self.pw)
         with self.pw.connection_context():
             migrations.migrate(self)
+        self._make_durable()
 
     async def start(self) -> None:
         self.bind()
@@ -193,6 +214,10 @@ class Database:
         self._writer = threading.Thread(target=self._write_loop, name="rpcgw-db-writer",
                                         daemon=True)
         self._writer.start()
+        if self.pipelined:
+            self._syncer = threading.Thread(target=self._sync_loop, name="rpcgw-db-sync",
+                                            daemon=True)
+            self._syncer.start()
         if self.is_sqlite:
             self._checkpointer = threading.Thread(target=self._checkpoint_loop,
                                                   name="rpcgw-db-checkpoint", daemon=True)
@@ -217,6 +242,10 @@ class Database:
             self._queue.put(None)
             await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
             self._writer = None
+        if self._syncer is not None:  # after the writer: its last groups are queued
+            self._syncs.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._syncer.join)
+            self._syncer = None
         self._readers.shutdown(wait=True)
         self.pw.close_all()
 
@@ -257,9 +286,61 @@ class Database:
                     break
                 jobs.append(job)
             self._run_group(jobs)
-            loop.call_soon_threadsafe(_settle, jobs)
+            if self.pipelined:
+                self._syncs.put(jobs)
+            else:
+                loop.call_soon_threadsafe(_settle, jobs)
         if not self.pw.is_closed():
             self.pw.close()
+
+    def _sync_loop(self) -> None:
+        """Make committed groups durable: fsync the WAL, then settle every group that
+        was committed before the fsync began (all of them queued by then)."""
+        assert self._loop is not None
+        loop = self._loop
+        get, get_nowait = self._syncs.get, self._syncs.get_nowait
+        stopping = False
+        while not stopping:
+            first = get()
+            if first is None:
+                break
+            jobs = first
+            while True:
+                try:
+                    more = get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.extend(more)
+            try:
+                self._make_durable()
+            except ServiceUnavailable as exc:
+                for job in jobs:
+                    if job.ok:
+                        job.ok = False
+                        job.value = exc
+            loop.call_soon_threadsafe(_settle, jobs)
+
+    def _make_durable(self) -> None:
+        """fsync the WAL (pipelined mode; a no-op otherwise).  Raises ServiceUnavailable
+        if the disk refused: what was committed may then be lost on a power failure."""
+        if not self.pipelined:
+            return
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: it was checkpointed into the (synced) database file
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            log.error("fsync of %s failed: %s", self._wal_path, exc)
+            raise ServiceUnavailable(
+                "the database could not make the change durable") from exc
+        finally:
+            os.close(fd)
+        self.wal_syncs += 1
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -374,4 +455,6 @@ class Database:
         """For the CLI: run ``fn`` in this thread, in a transaction."""
         with self.pw.connection_context():
             with self.transaction():
-                return fn(*args)
+                result = fn(*args)
+        self._make_durable()
+        return result
