@@ -7,7 +7,12 @@ successful verification is remembered for ``auth_cache_seconds`` as a MAC (keyed
 BLAKE2b) of the password under a per-process random key: the cache never holds a password or anything
 that can be checked offline, a wrong password never evicts or replaces the entry, and a
 change of password or of the enabled flag on this node bumps ``auth_version`` and drops
-the entry at once (other nodes notice within the cache lifetime).
+the entry at once (other nodes notice within the cache lifetime).  When an entry
+expires, the same password is not hashed again: one database read checks that the
+user's hash and ``auth_version`` are still those it was verified against, and renews
+it.  Concurrent calls that need the same verification or renewal share one (a client
+with 64 connections would otherwise start 64 scrypt computations at once, seconds of
+both cores, every time its entry expired).
 
 Lockout policy: after ``login_max_failures`` consecutive failures for an existing login,
 the login is locked for ``login_lock_seconds``, doubling with each further failure up to
@@ -103,6 +108,7 @@ class _Cached:
     verifier: bytes
     principal: Principal
     auth_version: int
+    password_hash: str
     expires: float
 
 
@@ -116,6 +122,8 @@ class Authenticator:
         self._basic: dict[str, _Cached] = {}
         self._tokens: dict[str, tuple[Principal, float]] = {}
         self._unknown_failures: dict[str, tuple[int, float]] = {}
+        #: Verifications and renewals in progress, shared by concurrent identical calls.
+        self._flights: dict[tuple[str, bytes], asyncio.Future[Principal]] = {}
         # scrypt holds a core for ~50 ms: keep it off the loop and off the DB threads.
         self._kdf = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rpcgw-kdf")
         #: How many scrypt computations ran (tests check that cached logins skip them).
@@ -176,12 +184,41 @@ class Authenticator:
         login, sep, password = decoded.partition(":")
         if not sep or not login:
             raise errors.AuthenticationFailed("malformed Basic credentials")
+        verifier = self._verifier(password)
         cached = self._basic.get(login)
-        now = time.monotonic()
-        if cached is not None and cached.expires > now and hmac.compare_digest(
-                cached.verifier, self._verifier(password)):
-            return cached.principal
-        return await self._verify_basic(login, password)
+        if cached is not None and hmac.compare_digest(cached.verifier, verifier):
+            if cached.expires > time.monotonic():
+                return cached.principal
+            return await self._once(login, verifier, self._renew, login, password, cached)
+        return await self._once(login, verifier, self._verify_basic, login, password)
+
+    async def _once(self, login: str, verifier: bytes, fn: Any, *args: Any) -> Principal:
+        """Run ``fn(*args)`` once for all concurrent calls with these credentials."""
+        key = (login, verifier)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(fn(*args))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        # shield: a caller that goes away must not cancel the others' verification.
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: tuple[str, bytes], done: "asyncio.Future[Principal]") -> None:
+        self._flights.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too, should every caller have gone
+
+    async def _renew(self, login: str, password: str, cached: _Cached) -> Principal:
+        """An expired entry whose password matched: still valid if the user's hash and
+        auth_version are those it was verified against (no scrypt)."""
+        user, _ = await self.db.read(_load_login, login)
+        if (user is None or not user.enabled or user.auth_version != cached.auth_version
+                or user.password_hash != cached.password_hash):
+            if self._basic.get(login) is cached:
+                del self._basic[login]
+            return await self._verify_basic(login, password)
+        cached.expires = time.monotonic() + self.settings.auth_cache_seconds
+        return cached.principal
 
     async def _verify_basic(self, login: str, password: str) -> Principal:
         s = self.settings
@@ -206,6 +243,7 @@ class Authenticator:
             await self.db.write(_clear_failures, login)
         principal = Principal(user.id, user.login, user.is_admin, "basic")
         self._basic[login] = _Cached(self._verifier(password), principal, user.auth_version,
+                                     user.password_hash,
                                      time.monotonic() + s.auth_cache_seconds)
         if len(self._basic) > 100_000:  # bound memory against many distinct logins
             self._basic.pop(next(iter(self._basic)))

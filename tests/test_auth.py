@@ -7,7 +7,9 @@ from typing import Any
 
 from rpcgw.models import User
 
-from .conftest import ADMIN, ALICE, BOB, RpcClient, basic
+from rpcgw.app import GATEWAY
+
+from .conftest import ADMIN, ALICE, BOB, RpcClient, basic, password_hash
 
 TO = "+33612345678"
 
@@ -172,3 +174,36 @@ async def test_passwords_are_stored_as_scrypt_hashes(gw_rpc: Any) -> None:
     gw, _ = gw_rpc
     stored = await gw.db.read(lambda: User.get(User.login == ALICE[0]).password_hash)
     assert stored.startswith("scrypt$") and ALICE[1] not in stored
+
+
+async def test_concurrent_first_calls_share_one_scrypt(gw_rpc: Any) -> None:
+    gw, rpc = gw_rpc
+    before = gw.auth.kdf_calls
+    results = await asyncio.gather(*(rpc.call("system.get_timestamp", auth=basic(*BOB))
+                                     for _ in range(30)))
+    assert all(isinstance(r, int) for r in results)
+    assert gw.auth.kdf_calls == before + 1
+
+
+async def test_an_expired_entry_is_renewed_without_scrypt_unless_the_user_changed(
+        gateway_factory: Any, sqlite_url: str) -> None:
+    app, rpc = await gateway_factory(sqlite_url, auth_cache_seconds=0.2)
+    gw = app[GATEWAY]
+    assert await rpc.call("system.get_timestamp")
+    hashed = gw.auth.kdf_calls
+    for _ in range(3):
+        await asyncio.sleep(0.25)  # expired: renewed by one read, not by scrypt
+        results = await asyncio.gather(*(rpc.call("system.get_timestamp") for _ in range(10)))
+        assert all(isinstance(r, int) for r in results)
+    assert gw.auth.kdf_calls == hashed
+    # Another node changes alice's password (the same database, not this process's
+    # cache): once the entry expires the old password is checked again, and refused.
+    new_hash = password_hash("changed-elsewhere")
+    await gw.db.write(lambda: User.update(password_hash=new_hash,
+                                          auth_version=User.auth_version + 1)
+                      .where(User.login == "alice").execute())
+    await asyncio.sleep(0.25)
+    status, _, _ = await rpc.post({"jsonrpc": "2.0", "id": 1, "method":
+                                   "system.get_timestamp"})
+    assert status == 401 and gw.auth.kdf_calls == hashed + 1
+    assert await rpc.call("system.get_timestamp", auth=basic("alice", "changed-elsewhere"))
