@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -134,6 +135,10 @@ async def _serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()  # runs start-up: database, migrations, pool
+    # What start-up built (modules, the contract's validators, phone metadata, ...) lives
+    # as long as the process: keep it out of the collector's full passes, which otherwise
+    # stopped the whole process for 30-45 ms every few seconds under load.
+    gc.freeze()
     gw = app[GATEWAY]
     if settings.role == "all":
         await _first_admin(gw)

@@ -28,7 +28,7 @@ class InvalidNumber(ValueError):
     pass
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # small: each entry is objects the garbage collector walks
 def normalize(raw: str, default_region: str = "") -> str:
     """``"+33 6 12-34-56-78"`` → ``"+33612345678"``.
 
