@@ -160,6 +160,13 @@ class Settings:
     values: Mapping[str, Any]
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Plain attributes, so that reading a setting on a hot path is an attribute
+        # lookup, not a failed lookup followed by __getattr__.
+        for name, value in self.values.items():
+            if name not in ("values", "extra"):
+                object.__setattr__(self, name, value)
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self.values[name]

@@ -399,21 +399,24 @@ class Database:
         except Exception:  # noqa: BLE001 - the connection is already broken
             pass
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    def insert_rows(self, table: str, columns: Sequence[str],
+                    rows: list[Sequence[Any]]) -> int | None:
         """``INSERT INTO table (columns) VALUES (…), (…), …``: many rows in one statement.
 
         For the writer thread's jobs.  One statement instead of ``executemany``'s one
         step per row matters beyond the round trips: sqlite3 releases the GIL around
         every step and must win it back from the event loop each time, so a job of a
-        hundred rows queued a hundred times behind the loop."""
+        hundred rows queued a hundred times behind the loop.
+
+        Returns, on SQLite, the rowid of the last row inserted (``lastrowid``)."""
         if not rows:
-            return
+            return None
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
         cursor = self.pw.cursor()
         if self.is_postgres:
             from psycopg2.extras import execute_values
             execute_values(cursor, head + " %s", rows, page_size=1000)
-            return
+            return None
         width = len(columns)
         one = "(" + ", ".join("?" * width) + ")"
         step = max(1, _SQLITE_MAX_VARIABLES // width)
@@ -421,6 +424,7 @@ class Database:
             chunk = rows[start:start + step]
             cursor.execute(f"{head} {', '.join([one] * len(chunk))}",
                            [value for row in chunk for value in row])
+        return cursor.lastrowid
 
     def executemany(self, sql: str, rows: list[Any]) -> None:
         """Run one statement for many rows, in few round trips.

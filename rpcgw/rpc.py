@@ -302,11 +302,13 @@ def check_envelope(item: Any) -> errors.RpcgwError | None:
         rid = item["id"]
         if not (rid is None or isinstance(rid, (str, int, float))) or isinstance(rid, bool):
             return errors.InvalidRequest('"id" must be a string, a number or null', field="id")
-    extra = set(item) - {"jsonrpc", "method", "params", "id"}
-    if extra:
-        return errors.InvalidRequest(f"unknown member {sorted(extra)[0]!r}",
-                                     field=sorted(extra)[0])
+    if not item.keys() <= _MEMBERS:
+        extra = sorted(item.keys() - _MEMBERS)[0]
+        return errors.InvalidRequest(f"unknown member {extra!r}", field=extra)
     return None
+
+
+_MEMBERS = frozenset(("jsonrpc", "method", "params", "id"))
 
 
 def error_object(exc: errors.RpcgwError, request_id: Any) -> dict[str, Any]:

@@ -260,10 +260,10 @@ class MessageService:
             cursor.execute(self._sql_insert, rows[0])
             return [cursor.lastrowid]
         # The writer holds SQLite's write lock (BEGIN IMMEDIATE) for the whole
-        # transaction, so the rows get consecutive rowids ending at the new maximum.
-        self.db.insert_rows("message", self._columns, rows)
-        cursor.execute("SELECT max(id) FROM message")
-        last = cursor.fetchone()[0]
+        # transaction and each new rowid is the largest plus one, so the rows get
+        # consecutive rowids ending at the last one inserted.
+        last = self.db.insert_rows("message", self._columns, rows)
+        assert last is not None
         return list(range(last - len(rows) + 1, last + 1))
 
     async def send(self, message: NewMessage) -> str:
