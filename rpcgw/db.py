@@ -162,6 +162,21 @@ def _settle(jobs: list[_Job]) -> None:
             job.future.set_exception(job.value)
 
 
+def _take_waiting(source: "queue.SimpleQueue[Any]", items: list[Any],
+                  limit: int = 1 << 30) -> bool:
+    """Move what waits in ``source`` to ``items`` (``limit`` items in all at most),
+    without blocking.  True when the stop sentinel (None) was among them."""
+    while len(items) < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            return False
+        if item is None:
+            return True
+        items.append(item)
+    return False
+
+
 class Database:
     """Owns the peewee database, the writer thread and the reader pool."""
 
@@ -269,22 +284,13 @@ class Database:
     def _write_loop(self) -> None:
         assert self._loop is not None
         loop = self._loop
-        get, get_nowait = self._queue.get, self._queue.get_nowait
         stopping = False
         while not stopping:
-            first = get()
+            first = self._queue.get()
             if first is None:
                 break
             jobs = [first]
-            while len(jobs) < MAX_GROUP:
-                try:
-                    job = get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                jobs.append(job)
+            stopping = _take_waiting(self._queue, jobs, MAX_GROUP)
             self._run_group(jobs)
             if self.pipelined:
                 self._syncs.put(jobs)
@@ -298,22 +304,14 @@ class Database:
         was committed before the fsync began (all of them queued by then)."""
         assert self._loop is not None
         loop = self._loop
-        get, get_nowait = self._syncs.get, self._syncs.get_nowait
         stopping = False
         while not stopping:
-            first = get()
+            first = self._syncs.get()
             if first is None:
                 break
-            jobs = first
-            while True:
-                try:
-                    more = get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                jobs.extend(more)
+            groups = [first]
+            stopping = _take_waiting(self._syncs, groups)
+            jobs = [job for group in groups for job in group]
             try:
                 self._make_durable()
             except ServiceUnavailable as exc:
