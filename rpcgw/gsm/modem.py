@@ -63,11 +63,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rpcgw.gsm import at, pdu
 from rpcgw.gsm.errors import ErrorInfo, classify
 from rpcgw.gsm.transport import ModemError, ModemIOError, Transport, open_serial
+
+T = TypeVar("T")
 
 __all__ = [
     "CommandError",
@@ -987,9 +989,22 @@ class Modem:
             self._current_mem1 = memory
         yield
 
+    async def _storage(self, job: Callable[[], Awaitable[T]]) -> T:
+        """Run ``job`` in the storage worker, after the jobs queued before it.
+
+        Storage commands come in pairs (``AT+CPMS`` to choose mem1, then the read, list
+        or delete): run anywhere else, another caller's ``AT+CPMS`` could slip between
+        the two and the command would act on the wrong memory."""
+        if self.failed or not self._tasks:
+            raise ModemUnavailable(f"{self.config.name}: not open")
+        result: T = await self._enqueue(job)
+        return result
+
     async def list_stored(self, memory: str | None = None) -> list[StoredMessage]:
         """``AT+CMGL=4``: every message in ``memory`` (27.005 §4.1)."""
-        memory = memory or self._mem1
+        return await self._storage(lambda: self._list_stored(memory or self._mem1))
+
+    async def _list_stored(self, memory: str) -> list[StoredMessage]:
         async with self._memory(memory):
             lines = await self.command("AT+CMGL=4")
         return self._parse_listing(memory, lines)
@@ -1011,7 +1026,9 @@ class Modem:
 
     async def read_stored(self, index: int, memory: str | None = None) -> StoredMessage | None:
         """``AT+CMGR=<index>`` (27.005 §4.2); ``None`` for an empty slot (``+CMS ERROR: 321``)."""
-        memory = memory or self._mem1
+        return await self._storage(lambda: self._read_one(index, memory or self._mem1))
+
+    async def _read_one(self, index: int, memory: str) -> StoredMessage | None:
         async with self._memory(memory):
             try:
                 lines = await self.command(f"AT+CMGR={index}")
@@ -1030,7 +1047,10 @@ class Modem:
 
     async def delete_stored(self, index: int, memory: str | None = None) -> None:
         """``AT+CMGD=<index>`` (27.005 §3.5.4)."""
-        async with self._memory(memory or self._mem1):
+        await self._storage(lambda: self._delete_one(index, memory or self._mem1))
+
+    async def _delete_one(self, index: int, memory: str) -> None:
+        async with self._memory(memory):
             await self.command(f"AT+CMGD={index}")
 
     async def sweep(self) -> int:
@@ -1054,7 +1074,7 @@ class Modem:
 
     async def _read_stored(self, memory: str, index: int, route: str) -> None:
         async with self._memory(memory):
-            stored = await self.read_stored(index, memory)
+            stored = await self._read_one(index, memory)
             if stored is not None:
                 await self._handle_stored(stored, route)
 

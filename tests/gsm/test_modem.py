@@ -432,6 +432,32 @@ async def test_modem_commands_and_storage_api(sim: SimulatorHost) -> None:
         assert caught.value.kind == "CME" and caught.value.code == 4
     finally:
         await modem.close()
+    with pytest.raises(ModemUnavailable):
+        await modem.list_stored()
+
+
+async def test_concurrent_storage_calls_each_read_their_own_memory(
+        sim: SimulatorHost) -> None:
+    """Each storage call selects its memory (AT+CPMS) and then acts on it; two callers
+    at once must not slip their AT+CPMS between the other's pair."""
+    modem = Modem(fast_config("solo", sim.infos[1].url))
+    try:
+        await modem.open(sweep=False)
+        sim.network.inject(OUTSIDE, sim.infos[1].number, "in SM")
+        await wait_until(lambda: len(sim_store(sim, "sim1")) == 1)
+        [record] = sim_store(sim, "sim1").values()
+        sim.modem("sim1").engine.stores["ME"].add(record)  # the same PDU, kept in ME
+        for _ in range(5):
+            listings = await asyncio.gather(*(modem.list_stored(memory)
+                                              for memory in ("SM", "ME", "SR") * 3))
+            assert [[m.storage for m in found] for found in listings] == \
+                [["SM"], ["ME"], []] * 3
+            reads = await asyncio.gather(modem.read_stored(1, "ME"),
+                                         modem.read_stored(1, "SR"),
+                                         modem.read_stored(1, "SM"))
+            assert [r.storage if r else None for r in reads] == ["ME", None, "SM"]
+    finally:
+        await modem.close()
 
 
 class BusyModemTransport:
