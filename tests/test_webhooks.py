@@ -200,6 +200,41 @@ async def test_reply_reaches_global_and_per_message_webhooks(
     assert len(per_message.hits) == 3
 
 
+async def test_per_message_webhook_with_options_is_signed_and_its_secret_hidden(
+        gateway_factory: Any, database_url: str, receivers: Any) -> None:
+    """CALLR: "When using a dynamic Webhook, you only need to set endpoint and
+    optionally options" — the options of webhooks.subscribe."""
+    gw, rpc = await start(gateway_factory, database_url)
+    signed, form = await receivers(), await receivers()
+    sms_hash = await rpc.call("sms.send", "", TO, "signed, please", {"webhook": {
+        "endpoint": signed.url, "options": {"hmac_secret": "dyn-s3cret", "hmac_algo": "SHA1"}}})
+    other = await rpc.call("sms.send", "", TO, "as a form", {"webhook": {
+        "endpoint": form.url, "options": {"format": "FORM"}}})
+    await advance(gw, sms_hash, "SENDING", "SENT")
+    await advance(gw, other, "SENDING")
+    hits = await signed.wait_delivered(2)
+    for hit in hits:
+        assert hit.json()["hook_hash"] is None
+        assert hit.headers["X-CALLR-HmacSignature"] == expect_callr_signature(
+            "dyn-s3cret", hit.body, "sha1")
+        assert signing.verify("dyn-s3cret", hit.headers, hit.body)
+    (hit,) = await form.wait_delivered(1)
+    assert hit.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert "X-CALLR-HmacSignature" not in hit.headers  # no secret, no signature
+    # The secret is stored encrypted and never shown.
+    shown = await rpc.call("sms.get", sms_hash)
+    assert shown["options"]["webhook"] == {"endpoint": signed.url, "options": {
+        "hmac_secret": "********", "hmac_algo": "SHA1"}}
+    assert hits[-1].json()["data"]["options"]["webhook"]["options"]["hmac_secret"] == \
+        "********"
+    stored = await gw.db.read(lambda: [r[0] for r in gw.db.pw.execute_sql(
+        "SELECT options FROM message")])
+    assert all("dyn-s3cret" not in (row or "") for row in stored)
+    error = await rpc.error("sms.send", "", TO, "x", {"webhook": {
+        "endpoint": signed.url, "options": {"hmac_algo": "SHA3"}}})
+    assert error["data"]["field"] == "options.webhook.options.hmac_algo"
+
+
 async def test_status_url_gets_seed_002_form(gateway_factory: Any, database_url: str,
                                              receivers: Any) -> None:
     gw, rpc = await start(gateway_factory, database_url)

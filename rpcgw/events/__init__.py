@@ -47,6 +47,7 @@ class Events:
                              on_new=self.engine.wake_threadsafe)
         self.service = EventService(gw.db, gw.settings, gw.messages, box, codec,
                                     self.outbox, self.engine)
+        gw.messages.seal = box.encrypt  # dynamic webhooks' secrets (sms.send options)
 
     def _invalidate(self) -> None:
         self.outbox.invalidate()

@@ -74,8 +74,9 @@ from . import signing
 from .crypto import SecretBox, SecretUnreadable, redact_url
 from .formats import render
 from .http import Answer, HttpSender
-from .models import DEAD, DELIVERED, IN_FLIGHT, KIND_CALLBACK, KIND_WEBHOOK, PENDING, \
-    bump_version
+from .models import DEAD, DELIVERED, IN_FLIGHT, KIND_CALLBACK, KIND_MESSAGE, KIND_WEBHOOK, \
+    PENDING, bump_version
+from .outbox import dynamic_webhook_options
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -408,12 +409,24 @@ class DeliveryEngine:
             cursor.execute("SELECT id, secret, name FROM callback WHERE id IN "
                            f"({', '.join([p] * len(calls))})", calls)
             call_rows = {r[0]: r for r in cursor.fetchall()}
+        # A per-message webhook's options (secret sealed, algorithm) live with its message,
+        # whose id ends the delivery's chain ("m:<id>").
+        messages = sorted({int(j.chain[2:]) for j in jobs if j.kind == KIND_MESSAGE})
+        dynamic: dict[int, dict[str, Any]] = {}
+        if messages:
+            cursor.execute("SELECT id, options FROM message WHERE id IN "
+                           f"({', '.join([p] * len(messages))})", messages)
+            dynamic = {r[0]: dynamic_webhook_options(r[1]) for r in cursor.fetchall()}
         for job in jobs:
             if job.kind == KIND_WEBHOOK and job.webhook_id in hook_rows:
                 _, job.secret, job.algo, job.title = hook_rows[job.webhook_id]
                 job.hook_hash = self.codec.encode(job.webhook_id)
             elif job.kind == KIND_CALLBACK and job.callback_id in call_rows:
                 _, job.secret, job.title = call_rows[job.callback_id]
+            elif job.kind == KIND_MESSAGE:
+                options = dynamic.get(int(job.chain[2:]), {})
+                job.secret = options.get("hmac_secret") or None
+                job.algo = options.get("hmac_algo") or signing.DEFAULT_ALGORITHM
 
     def _release(self, ids: list[int]) -> None:
         p = self.db.param

@@ -60,6 +60,14 @@ _DELIVERY_COLUMNS = ("event_id", "user_id", "kind", "webhook_id", "callback_id",
 _ALNUM = string.ascii_letters + string.digits
 
 
+def dynamic_webhook_options(raw: str | None) -> dict[str, Any]:
+    """``options.webhook.options`` of a message's stored options (``{}`` if none)."""
+    options = orjson.loads(raw) if raw else None
+    hook = options.get("webhook") if isinstance(options, dict) else None
+    found = hook.get("options") if isinstance(hook, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 def new_event_id(at: int) -> str:
     """32 characters, as CALLR's (``942214623559669723oDAOsQafV6EJlx``): time, then
     random letters; unique, and sorted roughly by time."""
@@ -297,8 +305,9 @@ class Outbox:
                 targets.append(_Target(KIND_CALLBACK, s.endpoint, s.format,
                                        f"c{s.id}:{mid}", callback_id=s.id))
         if routed is not None and routed["webhook_endpoint"]:
-            targets.append(_Target(KIND_MESSAGE, routed["webhook_endpoint"], "JSON",
-                                   f"m:{routed['id']}"))
+            targets.append(_Target(KIND_MESSAGE, routed["webhook_endpoint"],
+                                   dynamic_webhook_options(routed["options"]).get(
+                                       "format", "JSON"), f"m:{routed['id']}"))
         return targets
 
     def _reply_context(self, original: dict[str, Any]) -> dict[str, Any]:

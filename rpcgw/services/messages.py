@@ -114,6 +114,8 @@ class MessageService:
         #: an RpcgwError (opt-outs).  Checks run on the event loop on every send: they
         #: must answer from memory.
         self.checks: list[Callable[[NewMessage], None]] = []
+        #: Encrypts a secret for storage (event delivery's SecretBox.encrypt).
+        self.seal: Callable[[str], str] | None = None
         self._pending: list[tuple[list[NewMessage], asyncio.Future[list[int]]]] = []
         p = db.param
         columns = ("user_id", "direction", "sender", "recipient", "text", "encoding",
@@ -171,6 +173,7 @@ class MessageService:
         if opts.get("webhook"):
             webhook_endpoint = self._endpoint(opts["webhook"].get("endpoint"),
                                               "options.webhook.endpoint")
+            opts = self._seal_webhook_secret(opts)
         status_url = None
         if opts.get("status_url"):
             status_url = self._endpoint(opts["status_url"], "options.status_url")
@@ -191,6 +194,32 @@ class MessageService:
         for check in self.checks:
             check(message)
         return message
+
+    def _seal_webhook_secret(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """The dynamic webhook's ``hmac_secret`` is stored encrypted, like a
+        subscription's (``seal``, set by event delivery); the caller's dict is not touched."""
+        hook_options = opts["webhook"].get("options")
+        if not isinstance(hook_options, dict) or not hook_options.get("hmac_secret"):
+            return opts
+        if self.seal is None:
+            raise errors.Unavailable("event delivery is not running on this gateway",
+                                     param="options", field="options.webhook.options")
+        sealed = {**hook_options, "hmac_secret": self.seal(hook_options["hmac_secret"])}
+        return {**opts, "webhook": {**opts["webhook"], "options": sealed}}
+
+    @staticmethod
+    def public_options(raw: str | None) -> dict[str, Any] | None:
+        """A message's stored options as clients see them: a dynamic webhook's secret
+        shows as ``"********"``, as a subscription's does."""
+        if not raw:
+            return None
+        options: dict[str, Any] = orjson.loads(raw)
+        hook = options.get("webhook")
+        if isinstance(hook, dict) and isinstance(hook.get("options"), dict) \
+                and hook["options"].get("hmac_secret"):
+            options["webhook"] = {**hook, "options": {**hook["options"],
+                                                      "hmac_secret": "********"}}
+        return options
 
     @staticmethod
     def _options(options: Any) -> dict[str, Any]:
@@ -364,7 +393,7 @@ class MessageService:
             "from": r["sender"],
             "to": r["recipient"],
             "text": r["text"],
-            "options": orjson.loads(r["options"]) if r["options"] else None,
+            "options": self.public_options(r["options"]),
             "encoding": r["encoding"],
             "parts": r["parts"],
             "user_data": r["user_data"],
