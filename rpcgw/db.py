@@ -162,19 +162,24 @@ def _settle(jobs: list[_Job]) -> None:
             job.future.set_exception(job.value)
 
 
-def _take_waiting(source: "queue.SimpleQueue[Any]", items: list[Any],
-                  limit: int = 1 << 30) -> bool:
-    """Move what waits in ``source`` to ``items`` (``limit`` items in all at most),
-    without blocking.  True when the stop sentinel (None) was among them."""
-    while len(items) < limit:
-        try:
-            item = source.get_nowait()
-        except queue.Empty:
-            return False
-        if item is None:
-            return True
-        items.append(item)
-    return False
+def _batches(source: "queue.SimpleQueue[Any]", limit: int = 1 << 30) -> Iterator[list[Any]]:
+    """Block for an item, then take every other one already waiting (``limit`` in all
+    at most) and yield them as one batch; end at the stop sentinel (None)."""
+    while True:
+        first = source.get()
+        if first is None:
+            return
+        items = [first]
+        while len(items) < limit:
+            try:
+                item = source.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                yield items
+                return
+            items.append(item)
+        yield items
 
 
 class Database:
@@ -284,13 +289,7 @@ class Database:
     def _write_loop(self) -> None:
         assert self._loop is not None
         loop = self._loop
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            jobs = [first]
-            stopping = _take_waiting(self._queue, jobs, MAX_GROUP)
+        for jobs in _batches(self._queue, MAX_GROUP):
             self._run_group(jobs)
             if self.pipelined:
                 self._syncs.put(jobs)
@@ -304,13 +303,7 @@ class Database:
         was committed before the fsync began (all of them queued by then)."""
         assert self._loop is not None
         loop = self._loop
-        stopping = False
-        while not stopping:
-            first = self._syncs.get()
-            if first is None:
-                break
-            groups = [first]
-            stopping = _take_waiting(self._syncs, groups)
+        for groups in _batches(self._syncs):
             jobs = [job for group in groups for job in group]
             try:
                 self._make_durable()
