@@ -11,8 +11,9 @@ Then runs wrk (Debian package ``wrk``) against each, interleaved, for several ro
   * single ``sms.send`` calls with HTTP Basic login/password on every call, as CALLR's
     SDKs send them;
   * JSON-RPC batches of 100 ``sms.send`` calls.
-It prints requests/s, messages/s and latency percentiles per run, the medians and the
-ratio to the bare endpoint, and checks that the database holds at least as many messages
+It prints requests/s, messages/s, latency percentiles and the server's CPU time a message
+(from /proc, every process of the gateway) per run, the medians and the ratio to the bare
+endpoint, and checks that the database holds at least as many messages
 as wrk counted answers (nothing acknowledged was lost).
 
     python3 scripts/bench_send.py [--duration 10] [--rounds 3] [--connections 64]
@@ -102,6 +103,23 @@ def run_wrk(url: str, script: str, duration: int, connections: int) -> dict[str,
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (the --workers processes)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def count_messages(database_url: str, db_path: str) -> int:
     if database_url.startswith("sqlite"):
         return sqlite3.connect(db_path).execute("SELECT count(*) FROM message").fetchone()[0]
@@ -163,12 +181,18 @@ def main() -> int:
         for r in range(args.rounds):
             for name, url, script in (("bare", bare_url, single), ("send", gw_url, single),
                                       ("bare-uv", uv_url, single), ("batch", gw_url, batch)):
+                server = {"bare": bare, "bare-uv": bare_uv}.get(name, gateway).pid
+                cpu = cpu_seconds(server)
                 res = run_wrk(url, script, args.duration, args.connections)
+                # CPU a request (a send; a batch of 100 counts as 100) in the server.
+                res["cpu_us"] = (cpu_seconds(server) - cpu) * 1e6 / max(
+                    1, res["requests"] * (args.batch if name == "batch" else 1))
                 rows[name].append(res)
                 if name in ("send", "batch"):
                     answered += res["requests"] * (args.batch if name == "batch" else 1)
                 print(f"round {r + 1} {name:7s} {res['rps']:9.0f} req/s  p50 {res['p50']:7.2f} ms"
-                      f"  p99 {res['p99']:7.2f} ms  non-2xx {res['errors']}", flush=True)
+                      f"  p99 {res['p99']:7.2f} ms  non-2xx {res['errors']}"
+                      f"  server CPU {res['cpu_us']:4.0f} us/msg", flush=True)
         stored = count_messages(database_url, db_path)
         med = {k: statistics.median(x["rps"] for x in v) for k, v in rows.items()}
         print()
@@ -180,6 +204,10 @@ def main() -> int:
               f"{statistics.median(x['p99'] for x in rows['send']):.2f} ms")
         print(f"batches of {args.batch:<3d} sms.send    {med['batch'] * args.batch:9.0f} msgs/s"
               f"    ({med['batch']:.0f} batches/s)")
+        cpu = {k: statistics.median(x["cpu_us"] for x in v) for k, v in rows.items()}
+        print(f"server CPU a message (median): bare {cpu['bare']:.0f} us, bare-uv "
+              f"{cpu['bare-uv']:.0f} us, send {cpu['send']:.0f} us, in batches "
+              f"{cpu['batch']:.0f} us (all processes of the gateway)")
         print(f"messages stored {stored}, answers counted by wrk {answered}: "
               f"{'OK' if stored >= answered else 'LOST MESSAGES'}")
         return 0 if stored >= answered else 1
