@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert")
     serve.add_argument("--tls-port", type=int, metavar="PORT",
                        help="HTTPS port beside plain HTTP (default: HTTPS replaces HTTP)")
-    serve.add_argument("--workers", type=int, metavar="N",
-                       help="processes serving the API (default 1); the modem pool, event "
-                            "delivery and campaigns run in the first one")
+    serve.add_argument("--workers", type=_workers_arg, metavar="N",
+                       help="processes serving the API (default 1; auto: one per CPU "
+                            "core); the modem pool, event delivery and campaigns run in "
+                            "the first one")
     serve.add_argument("--help-settings", action="store_true",
                        help="list every configuration setting and exit")
 
@@ -83,6 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMAND_MODULES: tuple[str, ...] = ("rpcgw.tls", "rpcgw.codegen", "rpcgw.contacts")
+
+
+def _workers_arg(value: str) -> int:
+    """``--workers``: a count, or ``auto`` (stored as 0) for one per CPU core."""
+    if value.strip().lower() == "auto":
+        return 0
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number or auto") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("at least 1 (or auto)")
+    return number
+
+
+def resolved_workers(setting: int) -> int:
+    """The number of API processes ``workers`` asks for: 0 means one per CPU core."""
+    if setting < 0:
+        raise ValueError("setting workers: at least 1, or 0 for one per CPU core")
+    if setting == 0:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+    return setting
 
 
 def load_settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -253,6 +277,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              allow_private_endpoints=args.allow_private_endpoints,
                              tls_cert=args.tls_cert, tls_key=args.tls_key,
                              tls_port=args.tls_port, workers=args.workers)
+    settings = settings.replace(workers=resolved_workers(settings.workers))
     if args.config:  # extra worker processes read the same file
         os.environ["RPCGW_CONFIG"] = os.path.abspath(args.config)
     if bool(settings.tls_cert) != bool(settings.tls_key):

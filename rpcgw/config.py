@@ -34,8 +34,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_port", 0,
             "HTTPS port when tls_cert is set (0: HTTPS replaces HTTP on port)"),
     Setting("workers", 1,
-            "processes serving the API on the same port (SO_REUSEPORT); the modem pool, "
-            "event delivery and campaigns run in the first one"),
+            "processes serving the API on the same port (SO_REUSEPORT), 0 for one per CPU "
+            "core; the modem pool, event delivery and campaigns run in the first one"),
     Setting("role", "all",
             "all: API, modem pool, event delivery and campaigns; api: the API only (the "
             "extra processes of --workers; also for API-only nodes sharing a database)"),

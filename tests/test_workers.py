@@ -93,3 +93,20 @@ async def test_two_api_processes_share_the_port_and_stop_together(tmp_path: Path
         return not Path(f"/proc/{worker}").exists() or \
             "zombie" in Path(f"/proc/{worker}/status").read_text()
     await eventually(worker_gone, timeout=20)
+
+
+def test_workers_auto_means_one_per_core() -> None:
+    import pytest
+
+    from rpcgw.cli import build_parser, resolved_workers
+
+    parser = build_parser()
+    assert parser.parse_args(["serve", "--workers", "auto"]).workers == 0
+    assert parser.parse_args(["serve", "--workers", "3"]).workers == 3
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--workers", "-1"])
+    cores = len(os.sched_getaffinity(0))
+    assert resolved_workers(0) == cores >= 1
+    assert resolved_workers(2) == 2
+    with pytest.raises(ValueError, match="workers"):
+        resolved_workers(-2)
