@@ -39,7 +39,9 @@ def test_fast_path_agrees_with_parse_on_every_country_code_and_length() -> None:
     mismatches = [(n, outcome(phone.normalize, n), outcome(phone._parse, n))
                   for n in numbers if outcome(phone.normalize, n) != outcome(phone._parse, n)]
     assert not mismatches, mismatches[:10]
-    assert len(numbers) > 10_000
+    # The comparison means something only if the fast path answered many of them.
+    fast = [n for n in numbers if phone._E164.fullmatch(n) and phone._unchanged_by_parse(n)]
+    assert len(fast) > 5_000
     # The fast path really is taken for ordinary mobile numbers.
     assert phone._unchanged_by_parse("+33612345678")
     assert phone._unchanged_by_parse("+14155550123")
