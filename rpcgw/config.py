@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 DEFAULT_DATABASE_URL = "sqlite:///rpcgw.db"
 
@@ -167,11 +167,8 @@ class Settings:
             if name not in ("values", "extra"):
                 object.__setattr__(self, name, value)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if TYPE_CHECKING:  # each setting is an attribute (__post_init__)
+        def __getattr__(self, name: str) -> Any: ...
 
     def replace(self, **changes: Any) -> "Settings":
         merged = dict(self.values)

@@ -76,7 +76,7 @@ from .formats import render
 from .http import Answer, HttpSender
 from .models import DEAD, DELIVERED, IN_FLIGHT, KIND_CALLBACK, KIND_MESSAGE, KIND_WEBHOOK, \
     PENDING, bump_version
-from .outbox import dynamic_webhook_options
+from ..services.messages import dynamic_webhook_options
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -416,7 +416,8 @@ class DeliveryEngine:
         if messages:
             cursor.execute("SELECT id, options FROM message WHERE id IN "
                            f"({', '.join([p] * len(messages))})", messages)
-            dynamic = {r[0]: dynamic_webhook_options(r[1]) for r in cursor.fetchall()}
+            dynamic = {r[0]: dynamic_webhook_options(orjson.loads(r[1] or "{}"))
+                       for r in cursor.fetchall()}
         for job in jobs:
             if job.kind == KIND_WEBHOOK and job.webhook_id in hook_rows:
                 _, job.secret, job.algo, job.title = hook_rows[job.webhook_id]

@@ -40,6 +40,7 @@ from .. import status as st
 from ..ids import HashCodec
 from ..models import Device, Message, Sim, StatusChange, User, now_ms
 from ..services.lifecycle import Change, DeviceChange
+from ..services.messages import dynamic_webhook_options
 from ..timefmt import fmt_ms
 from . import formats
 from .filters import InvalidFilter, TextFilter, callback_event
@@ -58,14 +59,6 @@ _DELIVERY_COLUMNS = ("event_id", "user_id", "kind", "webhook_id", "callback_id",
                      "format", "chain", "status", "attempts", "next_attempt_at", "give_up_at",
                      "created_at", "last_error")
 _ALNUM = string.ascii_letters + string.digits
-
-
-def dynamic_webhook_options(raw: str | None) -> dict[str, Any]:
-    """``options.webhook.options`` of a message's stored options (``{}`` if none)."""
-    options = orjson.loads(raw) if raw else None
-    hook = options.get("webhook") if isinstance(options, dict) else None
-    found = hook.get("options") if isinstance(hook, dict) else None
-    return found if isinstance(found, dict) else {}
 
 
 def new_event_id(at: int) -> str:
@@ -306,8 +299,8 @@ class Outbox:
                                        f"c{s.id}:{mid}", callback_id=s.id))
         if routed is not None and routed["webhook_endpoint"]:
             targets.append(_Target(KIND_MESSAGE, routed["webhook_endpoint"],
-                                   dynamic_webhook_options(routed["options"]).get(
-                                       "format", "JSON"), f"m:{routed['id']}"))
+                                   dynamic_webhook_options(orjson.loads(routed["options"] or "{}"))
+                                   .get("format", "JSON"), f"m:{routed['id']}"))
         return targets
 
     def _reply_context(self, original: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,13 @@ def date_param(value: str, param: str, field: str | None = None) -> int:
         raise errors.InvalidParams(str(exc), param=param, field=field) from None
 
 
+def dynamic_webhook_options(options: Any) -> dict[str, Any]:
+    """``options.webhook.options`` of a message's options (``{}`` when there are none)."""
+    hook = options.get("webhook") if isinstance(options, dict) else None
+    found = hook.get("options") if isinstance(hook, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 @dataclass(slots=True)
 class NewMessage:
     """A validated outgoing message, ready to insert."""
@@ -198,8 +205,8 @@ class MessageService:
     def _seal_webhook_secret(self, opts: dict[str, Any]) -> dict[str, Any]:
         """The dynamic webhook's ``hmac_secret`` is stored encrypted, like a
         subscription's (``seal``, set by event delivery); the caller's dict is not touched."""
-        hook_options = opts["webhook"].get("options")
-        if not isinstance(hook_options, dict) or not hook_options.get("hmac_secret"):
+        hook_options = dynamic_webhook_options(opts)
+        if not hook_options.get("hmac_secret"):
             return opts
         if self.seal is None:
             raise errors.Unavailable("event delivery is not running on this gateway",
@@ -214,11 +221,10 @@ class MessageService:
         if not raw:
             return None
         options: dict[str, Any] = orjson.loads(raw)
-        hook = options.get("webhook")
-        if isinstance(hook, dict) and isinstance(hook.get("options"), dict) \
-                and hook["options"].get("hmac_secret"):
-            options["webhook"] = {**hook, "options": {**hook["options"],
-                                                      "hmac_secret": "********"}}
+        hook_options = dynamic_webhook_options(options)
+        if hook_options.get("hmac_secret"):
+            options["webhook"] = {**options["webhook"],
+                                  "options": {**hook_options, "hmac_secret": "********"}}
         return options
 
     @staticmethod
